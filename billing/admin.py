@@ -1,0 +1,142 @@
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from billing.choices import LedgerEntryKind, ProductType
+from billing.models import (
+    Client,
+    LedgerEntry,
+    Service,
+    ServiceResource,
+    ServiceStatusChange,
+    TariffPlan,
+    TariffPrice,
+    TariffResource,
+)
+from billing.selectors import client_list_with_balance
+from billing.services import ledger_amount_validate, ledger_entry_add
+
+STAFF_LEDGER_KINDS = [(kind.value, kind.label) for kind in LedgerEntryKind if kind != LedgerEntryKind.CHARGE]
+
+
+@admin.register(Client)
+class ClientAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "currency", "language", "balance", "created_at"]
+    list_filter = ["currency", "language"]
+    search_fields = ["name", "email", "users__username", "users__email"]
+    filter_horizontal = ["users"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        return client_list_with_balance()
+
+    @admin.display(description=_("balance"), ordering="balance")
+    def balance(self, obj):
+        return obj.balance
+
+
+class LedgerEntryForm(forms.ModelForm):
+    kind = forms.ChoiceField(label=_("kind"), choices=STAFF_LEDGER_KINDS)
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["client", "kind", "amount", "reference"]
+        help_texts = {"amount": _("Positive; an adjustment may be negative.")}
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") and cleaned.get("amount") is not None:
+            ledger_amount_validate(kind=cleaned["kind"], amount=cleaned["amount"])
+        return cleaned
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """Entries are append-only: staff add top-ups, refunds and adjustments, and change nothing."""
+
+    form = LedgerEntryForm
+    list_display = ["created_at", "client", "kind", "amount", "reference", "created_by"]
+    list_filter = ["kind", "client__currency"]
+    list_select_related = ["client", "created_by"]
+    search_fields = ["client__name", "client__email", "reference"]
+    date_hierarchy = "created_at"
+    autocomplete_fields = ["client"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        entry = ledger_entry_add(client=obj.client, kind=obj.kind, amount=obj.amount, reference=obj.reference, created_by=request.user)
+        obj.pk, obj.created_at, obj.created_by = entry.pk, entry.created_at, entry.created_by
+
+
+class TariffPriceInline(admin.TabularInline):
+    model = TariffPrice
+    extra = 0
+    min_num = 1
+
+
+class TariffResourceInline(admin.TabularInline):
+    model = TariffResource
+    extra = 0
+
+
+@admin.register(TariffPlan)
+class TariffPlanAdmin(SimpleHistoryAdmin, TranslationAdmin):
+    list_display = ["name", "product_type", "processing_module", "account_template", "currency", "is_visible", "is_enabled", "ordering"]
+    list_filter = ["product_type", "processing_module", "is_visible", "is_enabled"]
+    list_select_related = ["processing_module"]
+    search_fields = ["name", "account_template"]
+    inlines = [TariffPriceInline, TariffResourceInline]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "product_type", "processing_module"]}),
+        (
+            _("Account in the panel"),
+            {
+                "fields": ["account_template", "username_template"],
+                "description": _(
+                    "For External FTP-storage, use an ISPmanager template that forbids domains, databases "
+                    "and shell access and limits the number of FTP users."
+                ),
+            },
+        ),
+        (_("Price and shop-window"), {"fields": ["currency", "setup_fee", "is_visible", "is_enabled", "allow_dedicated_ip", "ordering"]}),
+    ]
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "product_type":
+            kwargs["choices"] = ProductType.choices
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+
+class ServiceResourceInline(admin.TabularInline):
+    model = ServiceResource
+    extra = 0
+
+
+class ServiceStatusChangeInline(admin.TabularInline):
+    model = ServiceStatusChange
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["created_at", "from_status", "to_status", "reason", "changed_by"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["id", "client", "tariff", "status", "domain", "panel_username", "expires_at", "created_at"]
+    list_filter = ["status", "tariff__product_type", "tariff__processing_module", "suspend_reason"]
+    list_select_related = ["client", "tariff"]
+    search_fields = ["=id", "domain", "panel_username", "client__name", "client__email"]
+    autocomplete_fields = ["client"]
+    # Status moves only through the guarded transitions; panel credentials only through provisioning.
+    readonly_fields = ["status", "suspend_reason", "panel_username", "created_at", "updated_at"]
+    exclude = ["panel_password"]
+    inlines = [ServiceResourceInline, ServiceStatusChangeInline]

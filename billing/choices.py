@@ -1,0 +1,103 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ProductType(models.TextChoices):
+    VHOST = "vhost", _("Shared hosting")
+    STORAGE = "storage", _("External FTP-storage")
+
+
+class Currency(models.TextChoices):
+    RUB = "RUB", "RUB"
+    USD = "USD", "USD"
+    EUR = "EUR", "EUR"
+
+
+class Language(models.TextChoices):
+    EN = "en", _("English")
+    RU = "ru", _("Russian")
+
+
+class BillingPeriod(models.IntegerChoices):
+    """A billing period, in months."""
+
+    MONTH = 1, _("Monthly")
+    QUARTER = 3, _("Quarterly")
+    HALF_YEAR = 6, _("Semi-annually")
+    YEAR = 12, _("Yearly")
+    TWO_YEARS = 24, _("Biennially")
+
+
+class LedgerEntryKind(models.TextChoices):
+    TOPUP = "topup", _("Top-up")
+    CHARGE = "charge", _("Charge")
+    REFUND = "refund", _("Refund")
+    ADJUSTMENT = "adjustment", _("Adjustment")
+
+
+class ResourceKind(models.TextChoices):
+    DISK = "disk", _("Disk, MiB")
+    DATABASES = "databases", _("Databases")
+    DATABASE_USERS = "database_users", _("Database users")
+    WEB_DOMAINS = "web_domains", _("Web domains")
+    DNS_DOMAINS = "dns_domains", _("DNS domains")
+    MAIL_DOMAINS = "mail_domains", _("Mail domains")
+    MAILBOXES = "mailboxes", _("Mailboxes")
+    FTP_USERS = "ftp_users", _("FTP users")
+    CPU = "cpu", _("CPU, %")
+    MEMORY = "memory", _("Memory, MiB")
+    PROCESSES = "processes", _("Processes")
+    SHELL = "shell", _("Shell access")
+    SSL = "ssl", _("SSL")
+    CGI = "cgi", _("CGI")
+    DEDICATED_IPV4 = "dedicated_ipv4", _("Dedicated IPv4 addresses")
+
+
+# On/off resources: their quantity is 0 or 1.
+FLAG_RESOURCES = frozenset({ResourceKind.SHELL, ResourceKind.SSL, ResourceKind.CGI})
+
+# The ISPmanager limit each resource sets. Dedicated IPs are not a panel limit: they come
+# from IPmanager.
+PANEL_LIMITS = {
+    ResourceKind.DISK: "limit_quota",
+    ResourceKind.DATABASES: "limit_db",
+    ResourceKind.DATABASE_USERS: "limit_db_users",
+    ResourceKind.WEB_DOMAINS: "limit_webdomains",
+    ResourceKind.DNS_DOMAINS: "limit_domains",
+    ResourceKind.MAIL_DOMAINS: "limit_emaildomains",
+    ResourceKind.MAILBOXES: "limit_emails",
+    ResourceKind.FTP_USERS: "limit_ftp_users",
+    ResourceKind.CPU: "limit_cpu",
+    ResourceKind.MEMORY: "limit_memory",
+    ResourceKind.PROCESSES: "limit_process",
+    ResourceKind.SHELL: "limit_shell",
+    ResourceKind.SSL: "limit_ssl",
+    ResourceKind.CGI: "limit_cgi",
+}
+
+
+class ServiceStatus(models.TextChoices):
+    ORDERED = "ordered", _("Ordered")
+    PROCESSING = "processing", _("Processing")
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    DELETED = "deleted", _("Deleted")
+    FAILED = "failed", _("Failed")
+
+
+class SuspendReason(models.TextChoices):
+    NONPAYMENT = "nonpayment", _("Non-payment")
+    STAFF = "staff", _("By staff")
+    CLIENT = "client", _("By client")
+
+
+_S = ServiceStatus
+# The only status changes a service may go through; everything else is refused.
+SERVICE_TRANSITIONS = {
+    _S.ORDERED: {_S.PROCESSING, _S.DELETED},
+    _S.PROCESSING: {_S.ACTIVE, _S.SUSPENDED, _S.DELETED, _S.FAILED},
+    _S.ACTIVE: {_S.PROCESSING, _S.SUSPENDED, _S.DELETED, _S.FAILED},
+    _S.SUSPENDED: {_S.PROCESSING, _S.ACTIVE, _S.DELETED, _S.FAILED},
+    _S.FAILED: {_S.PROCESSING, _S.ACTIVE, _S.SUSPENDED, _S.DELETED},
+    _S.DELETED: set(),
+}

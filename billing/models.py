@@ -1,0 +1,269 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from encrypted_fields.fields import EncryptedCharField
+from simple_history.models import HistoricalRecords
+
+from billing.choices import (
+    FLAG_RESOURCES,
+    BillingPeriod,
+    Currency,
+    Language,
+    LedgerEntryKind,
+    ProductType,
+    ResourceKind,
+    ServiceStatus,
+    SuspendReason,
+)
+from billing.username_template import validate_username_template
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+NOT_NEGATIVE = [MinValueValidator(Decimal("0"))]
+
+
+class Client(models.Model):
+    """The paying account: it holds the balance and owns services; Django users act for it."""
+
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("contact email"))
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.RUB)
+    language = models.CharField(_("language"), max_length=5, choices=Language.choices, default=Language.EN)
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="clients", blank=True, verbose_name=_("users"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
+        ordering = ["name", "pk"]
+
+    def __str__(self):
+        return self.name
+
+
+class LedgerEntry(models.Model):
+    """One movement of a client's money; the balance is the sum of the client's entries."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="ledger_entries", verbose_name=_("client"))
+    kind = models.CharField(_("kind"), max_length=16, choices=LedgerEntryKind.choices)
+    # Credits are positive, charges negative.
+    amount = models.DecimalField(_("amount"), **MONEY)
+    reference = models.CharField(_("reference"), max_length=200, blank=True)
+    # Set by callers that may repeat themselves (a retried payment): the second entry is refused.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                name="ledgerentry_amount_sign_matches_kind",
+                condition=(
+                    (Q(kind__in=[LedgerEntryKind.TOPUP, LedgerEntryKind.REFUND]) & Q(amount__gt=0))
+                    | (Q(kind=LedgerEntryKind.CHARGE) & Q(amount__lt=0))
+                    | (Q(kind=LedgerEntryKind.ADJUSTMENT) & ~Q(amount=0))
+                ),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.amount} ({self.client})"
+
+
+class TariffPlan(models.Model):
+    """What a client can order: a product on a processing module, its prices and resources."""
+
+    name = models.CharField(_("Name"), max_length=200, help_text=_("Shown on the order form and the shop-window."))
+    description = models.TextField(_("description"), blank=True)
+    product_type = models.CharField(_("Product type"), max_length=16, choices=ProductType.choices)
+    processing_module = models.ForeignKey(
+        "provisioning.ProcessingModule", on_delete=models.PROTECT, related_name="tariffs", verbose_name=_("Processing module")
+    )
+    account_template = models.CharField(
+        _("Account template"),
+        max_length=100,
+        help_text=_(
+            "The ISPmanager user template (Settings → Templates) accounts are created from. If it does "
+            "not exist, it is created in ISPmanager with this name and unlimited resources. Resources "
+            "set on this tariff override the template's values."
+        ),
+    )
+    username_template = models.CharField(
+        _("Username template"),
+        max_length=64,
+        default="user@ID@",
+        validators=[validate_username_template],
+        help_text=_(
+            "How the ISPmanager login is made. Macros: @USERNAME@ (the ordering user's login), "
+            "@DOMAIN@ (service domain), @ID@ (service id), @ACCOUNT_ID@ (client id). "
+            "Example: user@ID@ for service 117 gives user117."
+        ),
+    )
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.RUB)
+    setup_fee = models.DecimalField(_("setup fee"), **MONEY, default=Decimal("0"), validators=NOT_NEGATIVE)
+    is_visible = models.BooleanField(_("shown in the shop-window"), default=True)
+    is_enabled = models.BooleanField(_("can be ordered"), default=True)
+    allow_dedicated_ip = models.BooleanField(_("dedicated IPs may be ordered"), default=False)
+    ordering = models.PositiveIntegerField(_("order in lists"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("tariff plan")
+        verbose_name_plural = _("tariff plans")
+        ordering = ["ordering", "pk"]
+        constraints = [
+            models.CheckConstraint(name="tariffplan_setup_fee_not_negative", condition=Q(setup_fee__gte=0)),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        module = getattr(self, "processing_module", None) if self.processing_module_id else None
+        if module and self.product_type and module.product_type != self.product_type:
+            raise ValidationError(
+                {
+                    "processing_module": _("%(module)s serves %(served)s, not %(wanted)s: choose a module of this product type.")
+                    % {
+                        "module": module,
+                        "served": module.get_product_type_display(),
+                        "wanted": self.get_product_type_display(),
+                    }
+                }
+            )
+
+
+class TariffPrice(models.Model):
+    """The price of a tariff for one billing period."""
+
+    tariff = models.ForeignKey(TariffPlan, on_delete=models.CASCADE, related_name="prices", verbose_name=_("tariff plan"))
+    period = models.PositiveSmallIntegerField(_("period"), choices=BillingPeriod.choices)
+    price = models.DecimalField(_("price"), **MONEY, validators=NOT_NEGATIVE)
+
+    class Meta:
+        verbose_name = _("price")
+        verbose_name_plural = _("prices per period")
+        ordering = ["period"]
+        constraints = [
+            models.UniqueConstraint(fields=["tariff", "period"], name="tariffprice_one_per_period"),
+            models.CheckConstraint(name="tariffprice_price_not_negative", condition=Q(price__gte=0)),
+        ]
+
+    def __str__(self):
+        return f"{self.get_period_display()}: {self.price}"
+
+
+class TariffResource(models.Model):
+    """A resource of a tariff: how much the price includes and what each extra unit costs."""
+
+    tariff = models.ForeignKey(TariffPlan, on_delete=models.CASCADE, related_name="resources", verbose_name=_("tariff plan"))
+    kind = models.CharField(_("resource"), max_length=32, choices=ResourceKind.choices)
+    included = models.PositiveIntegerField(_("included"), default=0)
+    unit_price = models.DecimalField(
+        _("price per extra unit"), **MONEY, default=Decimal("0"), validators=NOT_NEGATIVE, help_text=_("Per unit and month.")
+    )
+    max_quantity = models.PositiveIntegerField(
+        _("maximum"), null=True, blank=True, help_text=_("The most a service may have, included units counted; empty = no limit.")
+    )
+
+    class Meta:
+        verbose_name = _("resource")
+        verbose_name_plural = _("resources")
+        ordering = ["kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["tariff", "kind"], name="tariffresource_kind_once_per_tariff"),
+            models.CheckConstraint(name="tariffresource_unit_price_not_negative", condition=Q(unit_price__gte=0)),
+            models.CheckConstraint(
+                name="tariffresource_max_not_below_included",
+                condition=Q(max_quantity__isnull=True) | Q(max_quantity__gte=models.F("included")),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.included}"
+
+    def clean(self):
+        errors = {}
+        if self.max_quantity is not None and self.included is not None and self.max_quantity < self.included:
+            errors["max_quantity"] = _("The maximum cannot be below the included amount (%(included)d).") % {"included": self.included}
+        if self.kind in FLAG_RESOURCES:
+            if self.included is not None and self.included > 1:
+                errors["included"] = _("%(kind)s is on or off: enter 0 or 1.") % {"kind": self.get_kind_display()}
+            if self.max_quantity is not None and self.max_quantity > 1:
+                errors["max_quantity"] = _("%(kind)s is on or off: enter 0 or 1.") % {"kind": self.get_kind_display()}
+        if errors:
+            raise ValidationError(errors)
+
+
+class Service(models.Model):
+    """A client's ordered product: one account in the tariff's panel."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="services", verbose_name=_("client"))
+    tariff = models.ForeignKey(TariffPlan, on_delete=models.PROTECT, related_name="services", verbose_name=_("tariff plan"))
+    # Changed only through billing.services.service_status_change, which writes the audit row.
+    status = models.CharField(_("status"), max_length=16, choices=ServiceStatus.choices, default=ServiceStatus.ORDERED, db_index=True)
+    suspend_reason = models.CharField(_("suspend reason"), max_length=16, choices=SuspendReason.choices, blank=True)
+    domain = models.CharField(_("domain"), max_length=253, blank=True)
+    period = models.PositiveSmallIntegerField(_("period"), choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    panel_username = models.CharField(_("panel username"), max_length=32, blank=True, db_index=True)
+    panel_password = EncryptedCharField(_("panel password"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("service")
+        verbose_name_plural = _("services")
+        ordering = ["-pk"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.tariff} {self.domain}".strip()
+
+
+class ServiceResource(models.Model):
+    """How much of one resource a service has: the tariff's included amount plus what was ordered."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="resources", verbose_name=_("service"))
+    kind = models.CharField(_("resource"), max_length=32, choices=ResourceKind.choices)
+    quantity = models.PositiveIntegerField(_("quantity"))
+
+    class Meta:
+        verbose_name = _("service resource")
+        verbose_name_plural = _("service resources")
+        ordering = ["kind"]
+        constraints = [models.UniqueConstraint(fields=["service", "kind"], name="serviceresource_kind_once_per_service")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.quantity}"
+
+
+class ServiceStatusChange(models.Model):
+    """Audit row: who moved a service from one status to another, when and why."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("service"))
+    from_status = models.CharField(_("from"), max_length=16, choices=ServiceStatus.choices)
+    to_status = models.CharField(_("to"), max_length=16, choices=ServiceStatus.choices)
+    reason = models.CharField(_("why"), max_length=500, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("who")
+    )
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.from_status} → {self.to_status}"
