@@ -2,7 +2,6 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
-from simple_history.admin import SimpleHistoryAdmin
 
 from billing.choices import LedgerEntryKind, ProductType
 from billing.models import (
@@ -87,7 +86,7 @@ class TariffResourceInline(admin.TabularInline):
 
 
 @admin.register(TariffPlan)
-class TariffPlanAdmin(SimpleHistoryAdmin, TranslationAdmin):
+class TariffPlanAdmin(TranslationAdmin):
     list_display = ["name", "product_type", "processing_module", "account_template", "currency", "is_visible", "is_enabled", "ordering"]
     list_filter = ["product_type", "processing_module", "is_visible", "is_enabled"]
     list_select_related = ["processing_module"]

@@ -116,7 +116,6 @@ class TariffPlan(models.Model):
     ordering = models.PositiveIntegerField(_("order in lists"), default=0)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("tariff plan")
@@ -150,6 +149,7 @@ class TariffPrice(models.Model):
     tariff = models.ForeignKey(TariffPlan, on_delete=models.CASCADE, related_name="prices", verbose_name=_("tariff plan"))
     period = models.PositiveSmallIntegerField(_("period"), choices=BillingPeriod.choices)
     price = models.DecimalField(_("price"), **MONEY, validators=NOT_NEGATIVE)
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("price")
@@ -176,6 +176,7 @@ class TariffResource(models.Model):
     max_quantity = models.PositiveIntegerField(
         _("maximum"), null=True, blank=True, help_text=_("The most a service may have, included units counted; empty = no limit.")
     )
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("resource")
@@ -218,7 +219,7 @@ class Service(models.Model):
     period = models.PositiveSmallIntegerField(_("period"), choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     panel_username = models.CharField(_("panel username"), max_length=32, blank=True, db_index=True)
-    panel_password = EncryptedCharField(_("panel password"), max_length=200, blank=True)
+    panel_password = EncryptedCharField(_("panel password"), max_length=200, null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

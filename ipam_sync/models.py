@@ -35,7 +35,7 @@ class IPmanagerIntegration(models.Model):
             "recommended when IPmanager has addresses allocated by hand: they would be released."
         ),
     )
-    admin_password = EncryptedCharField(_("Administrator password"), max_length=200, blank=True)
+    admin_password = EncryptedCharField(_("Administrator password"), max_length=200, null=True, blank=True)
     ignore_ip_types = models.BooleanField(_("Ignore types of IP addresses"), default=False)
     ignored_ip_types = models.JSONField(
         _("IP types to ignore"),

@@ -1,0 +1,20 @@
+import pytest
+from django.db import connection
+
+from tests.factories import StaffUserFactory
+
+
+@pytest.fixture
+def staff_user(db):
+    return StaffUserFactory(username="staff@example.com")
+
+
+@pytest.fixture
+def admin_client(client, staff_user):
+    """A browser session logged in to the admin as a superuser."""
+    client.force_login(staff_user)
+    return client
+
+
+def postgres_only():
+    return pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL for real row locks (set DATABASE_URL)")
