@@ -22,6 +22,7 @@ run: export DEBUG ?= 1
 run: $(VENV)/.run-deps
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: $(VENV)/.dev-deps

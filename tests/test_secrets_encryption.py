@@ -1,0 +1,88 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from billing.management.commands.reencrypt_secrets import encrypted_fields
+from provisioning.models import ProcessingModule
+from tests.factories import ProcessingModuleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _raw(model, pk, column):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {model._meta.db_table} WHERE id = %s", [pk])  # noqa: S608 - names from the model
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def fresh_keys():
+    """The fields cache their keys; forget them so that overridden settings take effect."""
+
+    def forget():
+        for _model, field in encrypted_fields():
+            field.__dict__.pop("keys", None)
+            field.__dict__.pop("f", None)
+
+    forget()
+    yield forget
+    forget()
+
+
+def test_every_secret_field_is_encrypted():
+    labels = {f"{model._meta.label}.{field.name}" for model, field in encrypted_fields()}
+    assert labels == {
+        "billing.Service.panel_password",
+        "provisioning.ProcessingModule.password",
+        "ipam_sync.IPmanagerIntegration.password",
+        "ipam_sync.IPmanagerIntegration.admin_password",
+    }
+
+
+def test_the_stored_value_is_not_the_secret_and_reads_back_as_it():
+    module = ProcessingModuleFactory(password="panel-secret-42")
+
+    stored = _raw(ProcessingModule, module.pk, "password")
+    assert "panel-secret-42" not in stored
+    assert stored.startswith("gAAAAA")  # a Fernet token
+    assert ProcessingModule.objects.get(pk=module.pk).password == "panel-secret-42"
+
+
+def test_a_new_key_is_rolled_in_by_reencrypt_secrets(fresh_keys, settings):
+    settings.SALT_KEY = ["old-key"]
+    fresh_keys()
+    module = ProcessingModuleFactory(password="panel-secret-42")
+    before = _raw(ProcessingModule, module.pk, "password")
+
+    settings.SALT_KEY = ["new-key", "old-key"]
+    fresh_keys()
+    call_command("reencrypt_secrets")
+    after = _raw(ProcessingModule, module.pk, "password")
+
+    assert after != before
+    settings.SALT_KEY = ["new-key"]  # the old key is gone now
+    fresh_keys()
+    assert ProcessingModule.objects.get(pk=module.pk).password == "panel-secret-42"
+
+
+def test_reencrypt_secrets_stops_without_changes_when_a_secret_cannot_be_decrypted(fresh_keys, settings):
+    settings.SALT_KEY = ["lost-key"]
+    fresh_keys()
+    module = ProcessingModuleFactory(password="panel-secret-42")
+    before = _raw(ProcessingModule, module.pk, "password")
+
+    settings.SALT_KEY = ["other-key"]
+    fresh_keys()
+    with pytest.raises(CommandError, match="cannot be decrypted"):
+        call_command("reencrypt_secrets")
+
+    assert _raw(ProcessingModule, module.pk, "password") == before
+
+
+def test_history_never_copies_a_password():
+    module = ProcessingModuleFactory(password="panel-secret-42")
+    module.url = "https://other.example.com:1500/ispmgr"
+    module.save()
+    historical_fields = {field.name for field in module.history.model._meta.fields}
+    assert "password" not in historical_fields
+    assert module.history.count() == 2
