@@ -33,16 +33,19 @@ class ClientAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("balance"), ordering="balance")
     def balance(self, obj):
-        return obj.balance
+        return f"{obj.balance:.2f} {obj.currency}"
 
 
 class LedgerEntryForm(forms.ModelForm):
-    kind = forms.ChoiceField(label=_("kind"), choices=STAFF_LEDGER_KINDS)
-
     class Meta:
         model = LedgerEntry
         fields = ["client", "kind", "amount", "reference"]
         help_texts = {"amount": _("Positive; an adjustment may be negative.")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Charges come from orders, never typed in by hand.
+        self.fields["kind"].choices = STAFF_LEDGER_KINDS
 
     def clean(self):
         cleaned = super().clean()
@@ -78,6 +81,11 @@ class TariffPriceInline(admin.TabularInline):
     model = TariffPrice
     extra = 0
     min_num = 1
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # A tariff without a price cannot be ordered: enforce min_num on the server, not only in the page.
+        kwargs["validate_min"] = True
+        return super().get_formset(request, obj, **kwargs)
 
 
 class TariffResourceInline(admin.TabularInline):

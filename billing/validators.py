@@ -1,5 +1,6 @@
 """Field validators shared by the admin forms of every app."""
 
+import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -7,6 +8,21 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 IP_TYPE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _is_host_name(host: str) -> bool:
+    """A DNS name (internationalized names allowed) or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return len(ascii_host) <= 253 and all(_HOST_LABEL_RE.match(label) for label in ascii_host.rstrip(".").split("."))
 
 
 def validate_panel_url(url: str) -> None:
@@ -20,6 +36,8 @@ def validate_panel_url(url: str) -> None:
         raise ValidationError(_("The URL must start with https:// (or http://), e.g. https://panel.example.com:1500/ispmgr."))
     if not parts.hostname:
         raise ValidationError(_("The URL must name the panel's host, e.g. https://panel.example.com:1500/ispmgr."))
+    if not _is_host_name(parts.hostname):
+        raise ValidationError(_("%(host)s is not a valid host name.") % {"host": parts.hostname})
     if parts.username or parts.password:
         raise ValidationError(_("Do not put a login or password in the URL: use the Username and Password fields."))
     if port == 0:

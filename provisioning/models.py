@@ -90,5 +90,12 @@ class ProcessingModule(models.Model):
         return self.name
 
     def clean(self):
+        errors = {}
         if self.ca_certificate and "-----BEGIN CERTIFICATE-----" not in self.ca_certificate:
-            raise ValidationError({"ca_certificate": _("Paste the certificate in PEM form (-----BEGIN CERTIFICATE----- ...).")})
+            errors["ca_certificate"] = _("Paste the certificate in PEM form (-----BEGIN CERTIFICATE----- ...).")
+        if self.pk and (others := list(self.tariffs.exclude(product_type=self.product_type).values_list("name", flat=True))):
+            errors["product_type"] = _("Tariff plans of another product type use this module: %(tariffs)s. Move them first.") % {
+                "tariffs": ", ".join(others)
+            }
+        if errors:
+            raise ValidationError(errors)
