@@ -16,7 +16,6 @@ class WriteOnlySecretsForm(forms.ModelForm):
         for name in self.secret_fields:
             field = self.fields[name]
             field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-            field.initial = None
             if self.instance.pk and getattr(self.instance, name):
                 field.required = False
                 field.help_text = _("Stored. Leave blank to keep it, or enter a new one.")
