@@ -18,3 +18,13 @@ def admin_client(client, staff_user):
 
 def postgres_only():
     return pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL for real row locks (set DATABASE_URL)")
+
+
+@pytest.fixture
+def ispmanager():
+    """An ISPmanager Business on a loopback port with the administrator root / secret."""
+    from provisioning.coremanager.emulator import EmulatorServer
+    from provisioning.ispmanager.emulator import ISPmanagerEmulator
+
+    with EmulatorServer(ISPmanagerEmulator(edition="business", admins={"root": "secret"})) as server:
+        yield server
