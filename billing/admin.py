@@ -1,9 +1,13 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 
-from billing.choices import LedgerEntryKind, ProductType
+from billing.admin_actions import apply_each
+from billing.choices import LedgerEntryKind, PanelAction, ProductType, ServiceStatus, SuspendReason
 from billing.models import (
     Client,
     LedgerEntry,
@@ -15,7 +19,7 @@ from billing.models import (
     TariffResource,
 )
 from billing.selectors import client_list_with_balance
-from billing.services import ledger_amount_validate, ledger_entry_add
+from billing.services import ledger_amount_validate, ledger_entry_add, service_action_request, service_mark_paid
 
 STAFF_LEDGER_KINDS = [(kind.value, kind.label) for kind in LedgerEntryKind if kind != LedgerEntryKind.CHARGE]
 
@@ -136,6 +140,22 @@ class ServiceStatusChangeInline(admin.TabularInline):
         return False
 
 
+def _panel_action(action, description, done, **options):
+    """An admin action asking the panel to do `action` to each selected service."""
+
+    def run(modeladmin, request, queryset):
+        apply_each(
+            modeladmin,
+            request,
+            queryset,
+            lambda service: service_action_request(service=service, action=action, by=request.user, **options),
+            done,
+        )
+
+    run.__name__ = f"request_{action}"
+    return admin.action(description=description, permissions=["change"])(run)
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
     list_display = ["id", "client", "tariff", "status", "domain", "panel_username", "expires_at", "created_at"]
@@ -143,7 +163,40 @@ class ServiceAdmin(admin.ModelAdmin):
     list_select_related = ["client", "tariff"]
     search_fields = ["=id", "domain", "panel_username", "client__name", "client__email"]
     autocomplete_fields = ["client"]
+    raw_id_fields = ["ordered_by"]
     # Status moves only through the guarded transitions; panel credentials only through provisioning.
-    readonly_fields = ["status", "suspend_reason", "panel_username", "created_at", "updated_at"]
+    readonly_fields = ["status", "suspend_reason", "paid_at", "panel_username", "operations", "created_at", "updated_at"]
     exclude = ["panel_password"]
     inlines = [ServiceResourceInline, ServiceStatusChangeInline]
+    actions = [
+        "mark_paid",
+        _panel_action(PanelAction.SUSPEND, _("Suspend"), _("%(count)d services will be suspended."), suspend_reason=SuspendReason.STAFF),
+        _panel_action(PanelAction.RESUME, _("Resume"), _("%(count)d services will be resumed.")),
+        _panel_action(PanelAction.CLOSE, _("Delete"), _("%(count)d services will be deleted.")),
+        _panel_action(PanelAction.CHANGE_PASSWORD, _("Change panel password"), _("%(count)d passwords will be changed.")),
+        _panel_action(PanelAction.SYNC, _("Read state from the panel"), _("%(count)d services will be read from the panel.")),
+    ]
+
+    @admin.action(description=_("Mark as paid and create the account"), permissions=["change"])
+    def mark_paid(self, request, queryset):
+        apply_each(
+            self, request, queryset, lambda service: service_mark_paid(service=service, by=request.user), _("%(count)d services paid.")
+        )
+
+    @admin.display(description=_("operations"))
+    def operations(self, obj):
+        if not obj.pk:
+            return "-"
+        url = reverse("admin:provisioning_operation_changelist") + f"?service__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("Panel operations of this service"))
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        resources_changed = any(formset.model is ServiceResource and formset.has_changed() for formset in formsets)
+        if change and resources_changed and form.instance.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED):
+            try:
+                service_action_request(service=form.instance, action=PanelAction.SET_LIMITS, by=request.user, reason=_("resources changed"))
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.WARNING)
+            else:
+                self.message_user(request, _("The new resources will be sent to the panel."), messages.SUCCESS)

@@ -91,6 +91,18 @@ class SuspendReason(models.TextChoices):
     CLIENT = "client", _("By client")
 
 
+class PanelAction(models.TextChoices):
+    """What billing asks a processing module to do to a service's account."""
+
+    OPEN = "open", _("Create account")
+    SUSPEND = "suspend", _("Suspend")
+    RESUME = "resume", _("Resume")
+    CLOSE = "close", _("Delete account")
+    SET_LIMITS = "set_limits", _("Change resources")
+    CHANGE_PASSWORD = "change_password", _("Change password")
+    SYNC = "sync", _("Read state from the panel")
+
+
 _S = ServiceStatus
 # The only status changes a service may go through; everything else is refused.
 SERVICE_TRANSITIONS = {

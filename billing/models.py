@@ -218,6 +218,10 @@ class Service(models.Model):
     domain = models.CharField(_("domain"), max_length=253, blank=True)
     period = models.PositiveSmallIntegerField(_("period"), choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    ordered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("ordered by")
+    )
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     panel_username = models.CharField(_("panel username"), max_length=32, blank=True, db_index=True)
     panel_password = EncryptedCharField(_("panel password"), max_length=200, null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -4,11 +4,24 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.choices import SERVICE_TRANSITIONS, LedgerEntryKind, ServiceStatus
-from billing.models import Client, LedgerEntry, Service, ServiceStatusChange
+from billing.choices import SERVICE_TRANSITIONS, LedgerEntryKind, PanelAction, ServiceStatus, SuspendReason
+from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange
 from billing.selectors import client_balance
+from billing.signals import panel_action_requested
+
+_S = ServiceStatus
+# The statuses in which staff or a client may ask the panel for each action.
+REQUESTABLE_IN = {
+    PanelAction.SUSPEND: {_S.ACTIVE},
+    PanelAction.RESUME: {_S.SUSPENDED},
+    PanelAction.CLOSE: {_S.ACTIVE, _S.SUSPENDED, _S.FAILED},
+    PanelAction.SET_LIMITS: {_S.ACTIVE, _S.SUSPENDED},
+    PanelAction.CHANGE_PASSWORD: {_S.ACTIVE, _S.SUSPENDED},
+    PanelAction.SYNC: {_S.ACTIVE, _S.SUSPENDED, _S.FAILED},
+}
 
 
 class InsufficientFunds(ValidationError):
@@ -90,4 +103,48 @@ def service_status_change(*, service: Service, to: str, by=None, reason: str = "
     locked.save(update_fields=["status", "suspend_reason", "updated_at"])
     ServiceStatusChange.objects.create(service=locked, from_status=current, to_status=to, reason=reason, changed_by=by)
     service.status, service.suspend_reason = locked.status, locked.suspend_reason
+    return locked
+
+
+def service_resources_fill(*, service: Service) -> None:
+    """Give the service every resource of its tariff it does not have yet, at the included amount."""
+    have = set(service.resources.values_list("kind", flat=True))
+    ServiceResource.objects.bulk_create(
+        ServiceResource(service=service, kind=resource.kind, quantity=resource.included)
+        for resource in service.tariff.resources.all()
+        if resource.kind not in have
+    )
+
+
+@transaction.atomic
+def service_mark_paid(*, service: Service, by=None, reason: str = "") -> Service:
+    """Record that an ordered service is paid for, and ask for its account to be created."""
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    if locked.paid_at or locked.status != ServiceStatus.ORDERED:
+        raise ValidationError(_("Service #%(id)d is already paid for.") % {"id": locked.pk}, code="already_paid")
+    locked.paid_at = timezone.now()
+    locked.save(update_fields=["paid_at", "updated_at"])
+    service_resources_fill(service=locked)
+    service_status_change(service=locked, to=ServiceStatus.PROCESSING, by=by, reason=reason or _("paid"))
+    panel_action_requested.send(sender=Service, service=locked, action=PanelAction.OPEN, by=by, reason=reason, payload={})
+    return locked
+
+
+@transaction.atomic
+def service_action_request(*, service: Service, action: str, by=None, reason: str = "", suspend_reason: str = "") -> Service:
+    """Ask for a panel action on a service; its status changes only when the panel has done it.
+
+    An unpaid service has nothing in a panel: deleting it is immediate.
+    """
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    if action == PanelAction.CLOSE and locked.status == ServiceStatus.ORDERED:
+        return service_status_change(service=locked, to=ServiceStatus.DELETED, by=by, reason=reason or _("cancelled before payment"))
+    if locked.status not in REQUESTABLE_IN[action]:
+        raise ValidationError(
+            _("Service #%(id)d is %(status)s: it cannot be asked to %(action)s.")
+            % {"id": locked.pk, "status": ServiceStatus(locked.status).label.lower(), "action": PanelAction(action).label.lower()},
+            code="not_now",
+        )
+    payload = {"suspend_reason": suspend_reason or SuspendReason.STAFF} if action == PanelAction.SUSPEND else {}
+    panel_action_requested.send(sender=Service, service=locked, action=action, by=by, reason=reason, payload=payload)
     return locked

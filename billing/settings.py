@@ -116,6 +116,15 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 
+# Panel calls: (connect, read) timeouts in seconds. Creating a user on ISPmanager Business can
+# take tens of seconds; "check connection" runs while an admin waits, so it gives up sooner.
+PANEL_TIMEOUT = (env.float("PANEL_CONNECT_TIMEOUT", default=10), env.float("PANEL_READ_TIMEOUT", default=90))
+PANEL_CHECK_TIMEOUT = (5, 20)
+# A panel that is down is retried this many times, waiting RETRY_SECONDS, then twice as long each time
+# (30 s, 1, 2, 4, 8 min by default) before the operation lands in the staff queue.
+PROVISIONING_MAX_ATTEMPTS = env.int("PROVISIONING_MAX_ATTEMPTS", default=6)
+PROVISIONING_RETRY_SECONDS = env.int("PROVISIONING_RETRY_SECONDS", default=30)
+
 # Production hardening. TLS itself (redirect to https, HSTS) is the reverse proxy's job by
 # default; set SECURE_SSL_REDIRECT / SECURE_HSTS_SECONDS when Django should do it instead.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

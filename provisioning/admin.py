@@ -1,9 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from billing.admin_actions import apply_each
 from billing.forms import WriteOnlySecretsForm
-from provisioning.models import DataCenter, ProcessingModule
+from provisioning.models import DataCenter, FailedOperation, Operation, ProcessingModule
+from provisioning.services import module_check_connection, operation_resolve, operation_retry
 
 
 @admin.register(DataCenter)
@@ -13,24 +15,117 @@ class DataCenterAdmin(admin.ModelAdmin):
 
 
 class ProcessingModuleForm(WriteOnlySecretsForm):
+    """Saving checks the connection: what the admin must fix is refused, an unreachable panel only warned about."""
+
     secret_fields = ("password",)
 
     class Meta:
         model = ProcessingModule
         fields = "__all__"
 
+    def _post_clean(self):
+        super()._post_clean()
+        self.check_result = None
+        if not self.errors:
+            self.check_result = module_check_connection(module=self.instance, save=False)
+            if self.check_result.blocking:
+                self.add_error(None, _("Check connection failed: %(message)s") % {"message": self.check_result.message})
+
+
+def _report_check(modeladmin, request, module, result):
+    level = messages.SUCCESS if result.ok and not result.warning else messages.WARNING if result.ok else messages.ERROR
+    modeladmin.message_user(request, f"{module}: {result.message}", level)
+
 
 @admin.register(ProcessingModule)
 class ProcessingModuleAdmin(SimpleHistoryAdmin):
     form = ProcessingModuleForm
-    list_display = ["name", "product_type", "kind", "url", "data_center", "is_enabled", "edition", "check_ok", "checked_at"]
+    list_display = [
+        "name",
+        "product_type",
+        "kind",
+        "url",
+        "data_center",
+        "is_enabled",
+        "edition",
+        "check_ok",
+        "check_message",
+        "checked_at",
+    ]
     list_filter = ["product_type", "kind", "data_center", "is_enabled", "edition"]
     list_select_related = ["data_center"]
     search_fields = ["name", "url"]
     readonly_fields = ["edition", "caller_level", "checked_at", "check_ok", "check_message"]
+    actions = ["check_connection"]
     fieldsets = [
         (None, {"fields": ["product_type", "kind"]}),
         (_("Integration"), {"fields": ["url", "username", "password", "verify_tls", "ca_certificate"]}),
         (_("Internal"), {"fields": ["data_center", "name", "department", "ipmanager", "is_enabled"]}),
         (_("Connection check"), {"fields": ["edition", "caller_level", "checked_at", "check_ok", "check_message"]}),
     ]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.check_result:
+            _report_check(self, request, obj, form.check_result)
+
+    @admin.action(description=_("Check connection"))
+    def check_connection(self, request, queryset):
+        for module in queryset:
+            _report_check(self, request, module, module_check_connection(module=module))
+
+
+@admin.register(Operation)
+class OperationAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "service",
+        "action",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "requested_by",
+        "created_at",
+        "resolved_at",
+    ]
+    list_filter = [
+        "status",
+        "action",
+        ("resolved_at", admin.EmptyFieldListFilter),
+        "service__tariff__processing_module",
+        "service__tariff__product_type",
+    ]
+    list_select_related = ["service__tariff", "requested_by"]
+    search_fields = ["=service__id", "service__panel_username", "service__domain", "last_error"]
+    date_hierarchy = "created_at"
+    actions = ["retry", "mark_resolved"]
+    exclude = ["secret"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        # The record of what happened is not edited; staff act on it with Retry and Mark resolved.
+        return [field.name for field in self.model._meta.fields if field.name != "secret"]
+
+    @admin.action(description=_("Retry"), permissions=["change"])
+    def retry(self, request, queryset):
+        apply_each(
+            self, request, queryset, lambda op: operation_retry(operation=op, by=request.user), _("%(count)d operations queued again.")
+        )
+
+    @admin.action(description=_("Mark resolved"), permissions=["change"])
+    def mark_resolved(self, request, queryset):
+        apply_each(
+            self, request, queryset, lambda op: operation_resolve(operation=op, by=request.user), _("%(count)d operations marked resolved.")
+        )
+
+
+@admin.register(FailedOperation)
+class FailedOperationAdmin(OperationAdmin):
+    list_display = ["id", "service", "action", "attempts", "last_error", "requested_by", "finished_at"]
+    list_filter = ["action", "service__tariff__processing_module", "service__tariff__product_type"]

@@ -9,3 +9,13 @@ class ModuleKind(models.TextChoices):
 class PanelEdition(models.TextChoices):
     LITE = "lite", "Lite"
     BUSINESS = "business", "Business"
+
+
+class OperationStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+PENDING_OPERATION_STATUSES = (OperationStatus.QUEUED, OperationStatus.RUNNING)

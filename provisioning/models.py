@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -5,9 +6,9 @@ from django.utils.translation import gettext_lazy as _
 from encrypted_fields.fields import EncryptedCharField
 from simple_history.models import HistoricalRecords
 
-from billing.choices import ProductType
+from billing.choices import PanelAction, ProductType
 from billing.validators import validate_panel_url
-from provisioning.choices import ModuleKind, PanelEdition
+from provisioning.choices import PENDING_OPERATION_STATUSES, ModuleKind, OperationStatus, PanelEdition
 
 
 class DataCenter(models.Model):
@@ -99,3 +100,60 @@ class ProcessingModule(models.Model):
             }
         if errors:
             raise ValidationError(errors)
+
+
+class Operation(models.Model):
+    """One panel action for a service, with its attempts; failed ones form the staff queue."""
+
+    service = models.ForeignKey("billing.Service", on_delete=models.PROTECT, related_name="operations", verbose_name=_("service"))
+    action = models.CharField(_("action"), max_length=32, choices=PanelAction.choices)
+    status = models.CharField(_("status"), max_length=16, choices=OperationStatus.choices, default=OperationStatus.QUEUED, db_index=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    result = models.TextField(_("result"), blank=True)
+    reason = models.CharField(_("why"), max_length=500, blank=True)
+    payload = models.JSONField(_("details"), default=dict, blank=True)
+    # The password an open or change_password sets, chosen once so that every attempt sets the same.
+    secret = EncryptedCharField(_("secret"), max_length=200, null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("who asked")
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("resolved by")
+    )
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("operation")
+        verbose_name_plural = _("operations")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # Actions on one account run one after another, in the order they were asked for.
+            models.UniqueConstraint(
+                fields=["service"], condition=models.Q(status__in=PENDING_OPERATION_STATUSES), name="operation_one_pending_per_service"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_action_display()} #{self.service_id}"
+
+
+class StaffQueueManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(status=OperationStatus.FAILED, resolved_at__isnull=True)
+
+
+class FailedOperation(Operation):
+    """The staff queue: operations that gave up and nobody has resolved yet."""
+
+    objects = StaffQueueManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = _("failed operation")
+        verbose_name_plural = _("staff queue")

@@ -4,7 +4,8 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-that-is-long-enough-0123456789abcdef")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "tests-only-field-key")
-os.environ["TASKS_BACKEND"] = "django_tasks.backends.immediate.ImmediateBackend"
+# Tasks wait in memory until a test runs them (the `tasks` fixture), so tests control retries.
+os.environ["TASKS_BACKEND"] = "django_tasks.backends.dummy.DummyBackend"
 
 from billing.settings import *  # noqa: F403
 
@@ -13,3 +14,4 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 # Static files are served by the finders in tests; there is no collected folder to look at.
 STATIC_ROOT = None
+PANEL_TIMEOUT = (2, 5)

@@ -36,6 +36,7 @@ def test_every_secret_field_is_encrypted():
         "provisioning.ProcessingModule.password",
         "ipam_sync.IPmanagerIntegration.password",
         "ipam_sync.IPmanagerIntegration.admin_password",
+        "provisioning.Operation.secret",
     }
 
 

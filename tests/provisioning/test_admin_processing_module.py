@@ -6,6 +6,7 @@ from django.db import connection
 from django.urls import reverse
 
 from billing.choices import ProductType
+from provisioning.ispmanager.client import LEVEL_ADMIN
 from provisioning.models import ProcessingModule
 from tests.factories import DataCenterFactory, ProcessingModuleFactory, TariffPlanFactory
 
@@ -27,12 +28,23 @@ def raw_password(module):
         return cursor.fetchone()[0]
 
 
+@pytest.fixture(autouse=True)
+def panel(ispmanager):
+    """Saving checks the connection: the panel is an emulator whose administrator is admin / panel-secret-1."""
+    ispmanager.app.accounts["admin"] = ("panel-secret-1", LEVEL_ADMIN)
+    return ispmanager
+
+
+def admin_password_is(panel, password):
+    panel.app.accounts["admin"] = (password, LEVEL_ADMIN)
+
+
 @pytest.fixture
-def add_data(db):
+def add_data(db, panel):
     return {
         "product_type": ProductType.VHOST,
         "kind": "ispmanager5",
-        "url": "https://panel.example.com:1500/ispmgr",
+        "url": panel.url,
         "username": "admin",
         "password": "panel-secret-1",
         "verify_tls": "on",
@@ -87,7 +99,7 @@ def test_processing_module_with_valid_input_is_saved(admin_client, add_data):
     assert module.name == "Moscow shared 1"
     assert module.product_type == ProductType.VHOST
     assert module.kind == "ispmanager5"
-    assert module.url == "https://panel.example.com:1500/ispmgr"
+    assert module.url == add_data["url"]
     assert module.username == "admin"
     assert module.password == "panel-secret-1"
     assert module.verify_tls is True
@@ -145,8 +157,9 @@ def test_processing_module_change_page_never_renders_the_password_or_its_ciphert
     assert "Leave blank to keep it" in html
 
 
-def test_processing_module_saved_with_blank_password_keeps_the_stored_one(admin_client):
-    module = ProcessingModuleFactory(password="keep-me-secret")
+def test_processing_module_saved_with_blank_password_keeps_the_stored_one(admin_client, panel):
+    module = ProcessingModuleFactory(url=panel.url, password="keep-me-secret")
+    panel.app.accounts["admin2"] = ("keep-me-secret", LEVEL_ADMIN)
 
     response = admin_client.post(change_url(module), change_data(module, password="", username="admin2"))
 
@@ -156,8 +169,9 @@ def test_processing_module_saved_with_blank_password_keeps_the_stored_one(admin_
     assert module.password == "keep-me-secret"
 
 
-def test_processing_module_saved_with_a_new_password_replaces_the_stored_one(admin_client):
-    module = ProcessingModuleFactory(password="old-secret")
+def test_processing_module_saved_with_a_new_password_replaces_the_stored_one(admin_client, panel):
+    module = ProcessingModuleFactory(url=panel.url, username="admin", password="old-secret")
+    admin_password_is(panel, "brand-new-secret")
 
     response = admin_client.post(change_url(module), change_data(module, password="brand-new-secret"))
 
@@ -166,7 +180,8 @@ def test_processing_module_saved_with_a_new_password_replaces_the_stored_one(adm
     assert module.password == "brand-new-secret"
 
 
-def test_processing_module_password_column_holds_ciphertext_not_the_secret(admin_client, add_data):
+def test_processing_module_password_column_holds_ciphertext_not_the_secret(admin_client, add_data, panel):
+    admin_password_is(panel, "plain-text-secret")
     admin_client.post(ADD_URL, {**add_data, "password": "plain-text-secret"})
 
     module = ProcessingModule.objects.get()

@@ -11,6 +11,8 @@ from encrypted_fields.fields import EncryptedFieldMixin
 
 def encrypted_fields():
     for model in apps.get_models():
+        if model._meta.proxy:
+            continue
         for field in model._meta.concrete_fields:
             if isinstance(field, EncryptedFieldMixin):
                 yield model, field

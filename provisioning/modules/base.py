@@ -1,0 +1,66 @@
+"""What every processing module can do; one class per `ProcessingModule.kind`.
+
+Modules talk to their panel and raise `TransientError` / `PermanentError`; they never change
+billing state: the operation runner does, once the panel has confirmed.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    message: str
+    edition: str = ""
+    level: str = ""
+    warning: bool = False
+    # A failure the admin must fix before saving (wrong credentials, wrong level, not a panel),
+    # as opposed to a panel that is merely unreachable right now.
+    blocking: bool = False
+
+
+@dataclass
+class PanelAccount:
+    exists: bool
+    active: bool = False
+    limits: dict = field(default_factory=dict)
+
+
+class ModuleBackend(ABC):
+    def __init__(self, module):
+        self.module = module
+
+    @abstractmethod
+    def check_connection(self) -> CheckResult: ...
+
+    @abstractmethod
+    def open(self, service, *, password: str) -> str:
+        """Create the service's account (or adopt the one an earlier attempt created); return its login."""
+
+    @abstractmethod
+    def suspend(self, service) -> None: ...
+
+    @abstractmethod
+    def resume(self, service) -> None: ...
+
+    @abstractmethod
+    def close(self, service) -> None:
+        """Delete the account; an account that is already gone counts as deleted."""
+
+    @abstractmethod
+    def set_limits(self, service) -> None: ...
+
+    @abstractmethod
+    def change_password(self, service, *, password: str) -> None: ...
+
+    @abstractmethod
+    def sync(self, service) -> PanelAccount: ...
+
+
+def backend_for(module, **options) -> ModuleBackend:
+    from provisioning.choices import ModuleKind
+    from provisioning.modules.ispmanager5 import ISPmanager5Backend
+
+    backends = {ModuleKind.ISPMANAGER5: ISPmanager5Backend}
+    return backends[module.kind](module, **options)

@@ -1,0 +1,146 @@
+"""The "ISPmanager 5" processing module: accounts are ISPmanager users made from a template."""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+
+from billing.choices import FLAG_RESOURCES, PANEL_LIMITS, ProductType
+from billing.username_template import MAX_LOGIN_LENGTH, expand_username_template
+from provisioning.errors import PermanentError, ProvisioningError
+from provisioning.ispmanager.client import ISPmanagerClient, level_name, limits_of
+from provisioning.modules.base import CheckResult, ModuleBackend, PanelAccount
+
+# How many numbered variants of a login are tried when the plain one is taken.
+MAX_LOGIN_SUFFIX = 50
+# Failures the admin has to fix; others (unreachable, timeout, 5xx) may pass by themselves.
+PASSING_ERROR_TYPES = frozenset({"connection", "timeout", "http"})
+
+
+def account_marker(service) -> str:
+    """What billing writes into the user's full name to recognise the account as this service's."""
+    return f"Service #{service.pk}"
+
+
+def panel_limits(template: dict, service) -> dict:
+    """The template's limits with the service's resources on top (the tariff has priority)."""
+    limits = limits_of(template)
+    for resource in service.resources.all():
+        name = PANEL_LIMITS.get(resource.kind)
+        if name:
+            limits[name] = ("on" if resource.quantity else "off") if resource.kind in FLAG_RESOURCES else str(resource.quantity)
+    return limits
+
+
+def login_candidates(login: str):
+    """`user117`, then `user1171`, `user1172`, ... each cut to fit a login."""
+    yield login
+    for number in range(1, MAX_LOGIN_SUFFIX + 1):
+        suffix = str(number)
+        yield login[: MAX_LOGIN_LENGTH - len(suffix)] + suffix
+
+
+def _ca_bundle(pem: str) -> str:
+    """requests wants a file: keep each trusted CA in one, named by its content."""
+    path = Path(tempfile.gettempdir()) / "billing-ca" / f"{hashlib.sha256(pem.encode()).hexdigest()}.pem"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(pem)
+    return str(path)
+
+
+class ISPmanager5Backend(ModuleBackend):
+    def __init__(self, module, *, timeout: tuple[float, float] | None = None):
+        super().__init__(module)
+        verify = _ca_bundle(module.ca_certificate) if module.verify_tls and module.ca_certificate else module.verify_tls
+        self.client = ISPmanagerClient(
+            module.url, module.username, module.password, verify=verify, timeout=timeout or settings.PANEL_TIMEOUT
+        )
+
+    def check_connection(self) -> CheckResult:
+        try:
+            edition = self.client.edition()
+            name, level = self.client.whoami()
+        except ProvisioningError as error:
+            return CheckResult(ok=False, message=error.message, blocking=error.type not in PASSING_ERROR_TYPES)
+        role = level_name(level)
+        found = {"edition": edition, "level": role}
+        if role == "user":
+            message = f"{name} is an ISPmanager user account: billing needs an administrator to manage accounts."
+            return CheckResult(ok=False, message=message, blocking=True, **found)
+        if edition == "business" and role == "reseller" and self.module.product_type == ProductType.STORAGE:
+            message = "Integration cannot be set up with Reseller credentials: use the Admin login and password of ISPmanager Business."
+            return CheckResult(ok=False, message=message, blocking=True, **found)
+        message = f"Connected to ISPmanager {edition.capitalize()} as {role} {name}."
+        if edition == "lite":
+            message += " Make sure disk quotas are enabled on the server: without them the disk limit has no effect."
+            return CheckResult(ok=True, message=message, warning=True, **found)
+        return CheckResult(ok=True, message=message, **found)
+
+    def open(self, service, *, password: str) -> str:
+        tariff = service.tariff
+        template = self._template(tariff.account_template)
+        limits = panel_limits(template, service)
+        login = expand_username_template(
+            tariff.username_template,
+            username=service.ordered_by.username if service.ordered_by else "",
+            domain=service.domain,
+            service_id=service.pk,
+            account_id=service.client_id,
+        )
+        marker = account_marker(service)
+        domain = service.domain if tariff.product_type == ProductType.VHOST else ""
+        for candidate in login_candidates(login):
+            existing = self.client.user(candidate)
+            if existing is not None:
+                if existing.get("fullname") != marker:
+                    continue  # somebody else's account
+                # Created by an earlier attempt whose reply was lost: make it exactly what we want.
+                self.client.user_edit(candidate, preset=tariff.account_template, passwd=password, confirm=password, **limits)
+                return candidate
+            try:
+                self.client.user_create(
+                    name=candidate, password=password, fullname=marker, preset=tariff.account_template, limits=limits, domain=domain
+                )
+            except PermanentError as error:
+                if error.type == "exists":
+                    continue  # taken between our look and our create
+                raise
+            return candidate
+        raise PermanentError(f"{login} and its numbered variants up to {MAX_LOGIN_SUFFIX} are all taken in the panel", type="exists")
+
+    def suspend(self, service) -> None:
+        self.client.user_suspend(service.panel_username)
+
+    def resume(self, service) -> None:
+        self.client.user_resume(service.panel_username)
+
+    def close(self, service) -> None:
+        if service.panel_username:
+            self.client.user_delete(service.panel_username)
+
+    def set_limits(self, service) -> None:
+        template = self._template(service.tariff.account_template)
+        self.client.user_edit(service.panel_username, preset=service.tariff.account_template, **panel_limits(template, service))
+
+    def change_password(self, service, *, password: str) -> None:
+        self.client.user_set_password(service.panel_username, password)
+
+    def sync(self, service) -> PanelAccount:
+        user = self.client.user(service.panel_username) if service.panel_username else None
+        if user is None:
+            return PanelAccount(exists=False)
+        return PanelAccount(exists=True, active=user.get("active") == "on", limits=limits_of(user))
+
+    def _template(self, name: str) -> dict:
+        """The account template, created with unlimited resources when the panel does not have it."""
+        template = self.client.preset(name)
+        if template is None:
+            try:
+                self.client.preset_create(name)
+            except PermanentError as error:
+                if error.type != "exists":  # an earlier attempt created it and lost the reply
+                    raise
+            template = self.client.preset(name) or {}
+        return template

@@ -1,0 +1,68 @@
+import pytest
+from django_tasks import TaskResultStatus, task_backends
+
+from billing.choices import ProductType, ResourceKind
+from tests.factories import ClientFactory, ProcessingModuleFactory, ServiceFactory, TariffPlanFactory, TariffResourceFactory, UserFactory
+
+
+class TaskRunner:
+    """The tasks a test enqueued, run when the test says so (time between attempts passes at once)."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def pending(self):
+        return [result for result in self.backend.results if result.status == TaskResultStatus.READY]
+
+    def run_next(self):
+        result = self.pending()[0]
+        self.backend.results.remove(result)
+        result.task.call(*result.args, **result.kwargs)
+        return result
+
+    def run_all(self, limit=30):
+        ran = 0
+        while self.pending():
+            self.run_next()
+            ran += 1
+            assert ran <= limit, "tasks keep enqueueing themselves"
+        return ran
+
+
+@pytest.fixture
+def tasks():
+    backend = task_backends["default"]
+    backend.clear()
+    yield TaskRunner(backend)
+    backend.clear()
+
+
+@pytest.fixture
+def panel(ispmanager):
+    """The emulator with the seed's template: "Site hosting" allows 25 databases and 25 web domains."""
+    ispmanager.app.add_preset("Site hosting", limit_db=25, limit_webdomains=25)
+    return ispmanager
+
+
+@pytest.fixture
+def module(panel, transactional_db):
+    return ProcessingModuleFactory(url=panel.url, username="root", password="secret", product_type=ProductType.VHOST)
+
+
+@pytest.fixture
+def tariff(module):
+    """The seed's tariff: template "Site hosting", a "Databases" resource with 10 included, no domain resource."""
+    tariff = TariffPlanFactory(processing_module=module, product_type=ProductType.VHOST, account_template="Site hosting")
+    TariffResourceFactory(tariff=tariff, kind=ResourceKind.DATABASES, included=10)
+    return tariff
+
+
+@pytest.fixture
+def make_service(tariff):
+    def make(**fields):
+        client = fields.pop("client", None) or ClientFactory()
+        user = UserFactory()
+        client.users.add(user)
+        return ServiceFactory(client=client, tariff=fields.pop("tariff", tariff), ordered_by=user, **fields)
+
+    return make
