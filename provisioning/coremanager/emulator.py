@@ -263,7 +263,7 @@ class EmulatorServer:
         self._server = make_server("127.0.0.1", port, app, server_class=_Server, handler_class=_Handler)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}{app.path}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self):
         self._thread.start()

@@ -1,0 +1,167 @@
+"""Check connection: what the panel is, who we are to it, and words an admin understands."""
+
+import socket
+
+import pytest
+from django.urls import reverse
+
+from billing.choices import ProductType
+from provisioning.coremanager.emulator import EmulatorServer
+from provisioning.ispmanager.emulator import ISPmanagerEmulator
+from provisioning.models import ProcessingModule
+from provisioning.services import module_check_connection
+from tests.factories import DataCenterFactory, ProcessingModuleFactory
+
+pytestmark = pytest.mark.django_db
+RESELLER_REFUSAL = "Integration cannot be set up with Reseller credentials"
+
+
+@pytest.fixture
+def lite():
+    with EmulatorServer(ISPmanagerEmulator(edition="lite", admins={"root": "secret"})) as server:
+        yield server
+
+
+def check(url, username="root", password="secret", product_type=ProductType.VHOST):
+    module = ProcessingModuleFactory(url=url, username=username, password=password, product_type=product_type)
+    result = module_check_connection(module=module)
+    module.refresh_from_db()
+    return module, result
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_business_administrator_is_accepted_and_the_finding_stored(ispmanager):
+    module, result = check(ispmanager.url)
+
+    assert result.ok and not result.warning
+    assert (module.edition, module.caller_level, module.check_ok) == ("business", "administrator", True)
+    assert module.check_message == "Connected to ISPmanager Business as administrator root."
+    assert module.checked_at is not None
+
+
+def test_business_reseller_is_refused_for_external_ftp_storage_with_the_documented_reason(ispmanager):
+    ispmanager.app.accounts["reseller"] = ("pw", 24)
+
+    module, result = check(ispmanager.url, username="reseller", password="pw", product_type=ProductType.STORAGE)
+
+    assert (result.ok, result.blocking) == (False, True)
+    assert RESELLER_REFUSAL in module.check_message
+    assert module.caller_level == "reseller"
+
+
+def test_business_reseller_may_run_shared_hosting(ispmanager):
+    ispmanager.app.accounts["reseller"] = ("pw", 24)
+    _module, result = check(ispmanager.url, username="reseller", password="pw", product_type=ProductType.VHOST)
+    assert result.ok
+
+
+def test_lite_works_with_a_warning_about_disk_quotas(lite):
+    module, result = check(lite.url)
+
+    assert (result.ok, result.warning, module.edition) == (True, True, "lite")
+    assert "disk quotas" in module.check_message
+
+
+@pytest.mark.parametrize(
+    ("case", "expected", "blocking"),
+    [
+        ("wrong password", "wrong username or password", True),
+        ("not ISPmanager", "not the panel's API address", True),
+        ("nothing listening", "cannot connect to 127.0.0.1", False),
+        ("timeout", "did not answer within", False),
+        ("a panel user", "is an ISPmanager user account", True),
+    ],
+)
+def test_failures_are_told_in_plain_words(ispmanager, settings, case, expected, blocking):
+    settings.PANEL_CHECK_TIMEOUT = (1, 1)
+    url, password, username = ispmanager.url, "secret", "root"
+    if case == "wrong password":
+        password = "wrong"
+    elif case == "not ISPmanager":
+        url = ispmanager.url.replace("/ispmgr", "/billmgr")
+    elif case == "nothing listening":
+        url = f"http://127.0.0.1:{free_port()}/ispmgr"
+    elif case == "timeout":
+        ispmanager.app.faults.delay = 1.5
+    else:
+        ispmanager.app.users["client1"] = {"name": "client1", "password": "pw", "active": True, "limits": {}, "owner": "root"}
+        username, password = "client1", "pw"
+
+    module, result = check(url, username=username, password=password)
+
+    assert not result.ok
+    assert result.blocking is blocking
+    assert expected in module.check_message
+    assert "secret" not in module.check_message
+
+
+def test_tls_verification_failure_is_explained(ispmanager):
+    # The emulator speaks plain HTTP: a TLS handshake with it fails as a bad certificate would.
+    module, result = check(ispmanager.url.replace("http://", "https://"))
+
+    assert (result.ok, result.blocking) == (False, True)
+    assert "TLS certificate of 127.0.0.1" in module.check_message
+    assert "switch verification off" in module.check_message
+
+
+def test_saving_a_module_with_a_wrong_password_is_refused_and_saves_nothing(admin_client, ispmanager):
+    response = admin_client.post(
+        reverse("admin:provisioning_processingmodule_add"),
+        {
+            "product_type": ProductType.STORAGE,
+            "kind": "ispmanager5",
+            "url": ispmanager.url,
+            "username": "root",
+            "password": "wrong",
+            "verify_tls": "on",
+            "data_center": DataCenterFactory().pk,
+            "name": "FTP storage",
+            "is_enabled": "on",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Check connection failed: wrong username or password" in response.text
+    assert not ProcessingModule.objects.exists()
+
+
+def test_saving_a_module_whose_panel_is_unreachable_saves_with_the_finding(admin_client):
+    response = admin_client.post(
+        reverse("admin:provisioning_processingmodule_add"),
+        {
+            "product_type": ProductType.VHOST,
+            "kind": "ispmanager5",
+            "url": f"http://127.0.0.1:{free_port()}/ispmgr",
+            "username": "root",
+            "password": "secret",
+            "verify_tls": "on",
+            "data_center": DataCenterFactory().pk,
+            "name": "Not installed yet",
+            "is_enabled": "on",
+        },
+        follow=True,
+    )
+
+    module = ProcessingModule.objects.get()
+    assert module.check_ok is False
+    assert "cannot connect" in module.check_message
+    assert "cannot connect" in response.text
+
+
+def test_the_check_connection_action_stores_and_lists_the_result(admin_client, ispmanager):
+    module = ProcessingModuleFactory(url=ispmanager.url, username="root", password="secret")
+
+    response = admin_client.post(
+        reverse("admin:provisioning_processingmodule_changelist"),
+        {"action": "check_connection", "_selected_action": [module.pk]},
+        follow=True,
+    )
+
+    module.refresh_from_db()
+    assert module.check_ok is True
+    assert response.text.count("Connected to ISPmanager Business as administrator root.") >= 2  # the message and the list

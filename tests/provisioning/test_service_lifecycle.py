@@ -1,0 +1,148 @@
+"""Suspend, resume, resources, password, sync and delete: the panel first, billing after it confirmed."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from billing.choices import PanelAction, ResourceKind, ServiceStatus, SuspendReason
+from billing.services import service_action_request, service_mark_paid
+from provisioning.choices import OperationStatus
+from provisioning.models import Operation
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def active_service(make_service, panel, tasks):
+    service = make_service()
+    service_mark_paid(service=service)
+    tasks.run_all()
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.ACTIVE
+    return service
+
+
+def ask(service, action, **options):
+    service_action_request(service=service, action=action, by=options.pop("by", None), **options)
+    service.refresh_from_db()
+
+
+def test_suspend_changes_billing_only_after_the_panel_suspended_the_account(active_service, panel, tasks):
+    staff = UserFactory()
+    ask(active_service, PanelAction.SUSPEND, by=staff, reason="abuse report", suspend_reason=SuspendReason.STAFF)
+
+    assert active_service.status == ServiceStatus.ACTIVE
+    assert panel.app.users[active_service.panel_username]["active"] is True
+
+    tasks.run_all()
+
+    active_service.refresh_from_db()
+    assert (active_service.status, active_service.suspend_reason) == (ServiceStatus.SUSPENDED, SuspendReason.STAFF)
+    assert panel.app.users[active_service.panel_username]["active"] is False
+    change = active_service.status_changes.last()
+    assert (change.changed_by, change.reason) == (staff, "abuse report")
+
+
+def test_resume_reactivates_the_account_then_the_service(active_service, panel, tasks):
+    ask(active_service, PanelAction.SUSPEND, suspend_reason=SuspendReason.NONPAYMENT)
+    tasks.run_all()
+
+    ask(active_service, PanelAction.RESUME)
+    assert active_service.status == ServiceStatus.SUSPENDED
+    tasks.run_all()
+
+    active_service.refresh_from_db()
+    assert (active_service.status, active_service.suspend_reason) == (ServiceStatus.ACTIVE, "")
+    assert panel.app.users[active_service.panel_username]["active"] is True
+
+
+def test_a_suspend_the_panel_does_not_confirm_leaves_the_service_active(active_service, panel, tasks, settings):
+    settings.PROVISIONING_MAX_ATTEMPTS = 2
+    panel.app.faults.down = True
+
+    ask(active_service, PanelAction.SUSPEND)
+    tasks.run_all()
+
+    active_service.refresh_from_db()
+    assert active_service.status == ServiceStatus.ACTIVE
+    assert Operation.objects.get(action=PanelAction.SUSPEND).status == OperationStatus.FAILED
+
+
+def test_changed_resources_reach_the_panel_over_the_template(active_service, panel, tasks):
+    active_service.resources.filter(kind=ResourceKind.DATABASES).update(quantity=20)
+    active_service.resources.create(kind=ResourceKind.SHELL, quantity=1)
+
+    ask(active_service, PanelAction.SET_LIMITS)
+    tasks.run_all()
+
+    limits = panel.app.users[active_service.panel_username]["limits"]
+    assert (limits["limit_db"], limits["limit_webdomains"], limits["limit_shell"]) == ("20", "25", "on")
+    assert Operation.objects.get(action=PanelAction.SET_LIMITS).status == OperationStatus.DONE
+
+
+def test_change_password_stores_the_new_password_once_the_panel_has_it(active_service, panel, tasks):
+    old = active_service.panel_password
+
+    ask(active_service, PanelAction.CHANGE_PASSWORD)
+    assert active_service.panel_password == old
+    tasks.run_all()
+
+    active_service.refresh_from_db()
+    assert active_service.panel_password != old
+    assert panel.app.users[active_service.panel_username]["password"] == active_service.panel_password
+    assert Operation.objects.get(action=PanelAction.CHANGE_PASSWORD).secret is None
+
+
+def test_delete_removes_the_account_then_marks_the_service_deleted(active_service, panel, tasks):
+    ask(active_service, PanelAction.CLOSE)
+    assert active_service.status == ServiceStatus.ACTIVE
+    tasks.run_all()
+
+    active_service.refresh_from_db()
+    assert active_service.status == ServiceStatus.DELETED
+    assert panel.app.users == {}
+
+
+def test_deleting_an_account_that_is_already_gone_counts_as_done(active_service, panel, tasks):
+    del panel.app.users[active_service.panel_username]
+
+    ask(active_service, PanelAction.CLOSE)
+    tasks.run_all()
+
+    active_service.refresh_from_db()
+    assert active_service.status == ServiceStatus.DELETED
+
+
+def test_deleting_an_unpaid_service_touches_no_panel(make_service, tasks):
+    service = make_service()
+
+    ask(service, PanelAction.CLOSE)
+
+    assert service.status == ServiceStatus.DELETED
+    assert not Operation.objects.exists()
+    assert tasks.pending() == []
+
+
+def test_sync_takes_the_panels_word_for_the_accounts_state(active_service, panel, tasks):
+    panel.app.users[active_service.panel_username]["active"] = False
+
+    ask(active_service, PanelAction.SYNC)
+    tasks.run_all()
+
+    active_service.refresh_from_db()
+    assert active_service.status == ServiceStatus.SUSPENDED
+    result = Operation.objects.get(action=PanelAction.SYNC).result
+    assert f"{active_service.panel_username}: suspended" in result
+    assert "limit_db=10" in result
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [(PanelAction.RESUME, "cannot be asked to resume"), (PanelAction.SUSPEND, "already has an operation in progress")],
+)
+def test_actions_the_service_cannot_take_now_are_refused_and_queue_nothing(active_service, tasks, action, message):
+    ask(active_service, PanelAction.SET_LIMITS)  # pending: nothing else may run on this account meanwhile
+    before = Operation.objects.count()
+
+    with pytest.raises(ValidationError, match=message):
+        ask(active_service, action)
+
+    assert Operation.objects.count() == before
