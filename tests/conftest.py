@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 from django.db import connection
 
@@ -28,3 +30,25 @@ def ispmanager():
 
     with EmulatorServer(ISPmanagerEmulator(edition="business", admins={"root": "secret"})) as server:
         yield server
+
+
+def run_at_once(count, work):
+    """Run `work(i)` in `count` threads released together; return what each raised (or None)."""
+    barrier = threading.Barrier(count)
+    outcomes = [None] * count
+
+    def run(i):
+        try:
+            barrier.wait()
+            work(i)
+        except Exception as error:
+            outcomes[i] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes

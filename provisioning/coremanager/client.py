@@ -5,6 +5,7 @@ exceptions. Nothing about billing lives here.
 """
 
 import logging
+import ssl
 from urllib.parse import urlsplit
 
 import requests
@@ -13,8 +14,9 @@ from provisioning.errors import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
 
-# Error types that another attempt cannot fix; any other type is a panel-side failure.
-PERMANENT_ERROR_TYPES = frozenset({"auth", "exists", "value", "missed", "access"})
+# Error types that another attempt cannot fix; any other type is a panel-side failure. `limit`
+# (a quota or an address pool used up) is not in the document's list but does not pass by itself.
+PERMANENT_ERROR_TYPES = frozenset({"auth", "exists", "value", "missed", "access", "limit"})
 SECRET_PARAMS = frozenset({"authinfo", "passwd", "confirm", "password", "key"})
 
 
@@ -45,7 +47,7 @@ class CoreClient:
         self.url, self.username, self.timeout = url, username, timeout
         self._password = password
         self._session = requests.Session()
-        self._session.verify = verify
+        self._verify = verify
         self._host = urlsplit(url).netloc
 
     def __repr__(self):
@@ -56,13 +58,17 @@ class CoreClient:
         data.update({key: self._encode(value) for key, value in params.items() if value is not None})
         logger.debug("%s %s %s", self._host, func, {key: value for key, value in data.items() if key not in SECRET_PARAMS})
         try:
-            response = self._session.post(self.url, data=data, timeout=self.timeout, allow_redirects=False)
+            # verify per request: a session-wide False is overridden by REQUESTS_CA_BUNDLE in the environment.
+            response = self._session.post(self.url, data=data, timeout=self.timeout, verify=self._verify, allow_redirects=False)
         except requests.exceptions.SSLError as error:
-            raise PermanentError(
-                f"the TLS certificate of {self._host} could not be verified: give the panel's CA certificate "
-                f"or switch verification off ({_reason(error)})",
-                type="tls",
-            ) from None
+            if _caused_by(error, ssl.SSLCertVerificationError):
+                message = (
+                    f"the TLS certificate of {self._host} could not be verified: give the panel's CA certificate "
+                    f"or switch verification off ({_reason(error)})"
+                )
+            else:
+                message = f"{self._host} does not speak TLS as expected (is the URL http:// rather than https://?): {_reason(error)}"
+            raise PermanentError(message, type="tls") from None
         except requests.exceptions.Timeout:
             raise TransientError(f"{self._host} did not answer within {self.timeout[1]:.0f} seconds", type="timeout") from None
         except requests.exceptions.RequestException as error:
@@ -99,6 +105,16 @@ def _reply_error(error: dict) -> TransientError | PermanentError:
         said = f"wrong username or password ({said})"
     cls = PermanentError if kind in PERMANENT_ERROR_TYPES else TransientError
     return cls(said, type=kind, object=obj)
+
+
+def _caused_by(error: BaseException, kind: type) -> bool:
+    while error is not None:
+        if isinstance(error, kind):
+            return True
+        error = error.__context__ or error.__cause__
+        if isinstance(error, requests.exceptions.SSLError) and error.args and isinstance(error.args[0], BaseException):
+            error = error.args[0]
+    return False
 
 
 def _reason(error: Exception) -> str:

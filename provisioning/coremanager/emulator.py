@@ -10,13 +10,18 @@ import contextlib
 import json
 import secrets
 import socket
+import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from xml.sax.saxutils import escape, quoteattr
+
+from provisioning.coremanager.client import SECRET_PARAMS
 
 SESSION_IDLE_SECONDS = 3600
 
@@ -148,7 +153,7 @@ class CoreEmulator:
         handler = self.functions.get(func)
         if handler is None:
             raise PanelFault("missed", "func", f"Function '{func}' not found")
-        self.calls.append((func, {key: value for key, value in params.items() if key not in {"authinfo", "passwd", "confirm", "auth"}}))
+        self.calls.append((func, {key: value for key, value in params.items() if key not in SECRET_PARAMS | {"auth"}}))
         return handler(caller, params)
 
     def _caller(self, params: dict, address: str) -> Caller:
@@ -255,14 +260,56 @@ class _Handler(WSGIRequestHandler):
         pass
 
 
-class EmulatorServer:
-    """Serves an emulator on 127.0.0.1 in a background thread: `with EmulatorServer(app) as server: server.url`."""
+def self_signed_certificate() -> tuple[str, str]:
+    """A certificate for 127.0.0.1 signed by itself, as ISPmanager ships one: (certificate, key) in PEM."""
+    import datetime
+    import ipaddress
 
-    def __init__(self, app: CoreEmulator, port: int = 0):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return certificate.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+class EmulatorServer:
+    """Serves an emulator on 127.0.0.1 in a background thread: `with EmulatorServer(app) as server: server.url`.
+
+    With `tls=True` it speaks https with a self-signed certificate, whose PEM is `certificate`.
+    """
+
+    def __init__(self, app: CoreEmulator, port: int = 0, *, tls: bool = False):
         self.app = app
         self._server = make_server("127.0.0.1", port, app, server_class=_Server, handler_class=_Handler)
         self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}{app.path}"
+        self.certificate = None
+        if tls:
+            self.certificate, key = self_signed_certificate()
+            with tempfile.TemporaryDirectory() as folder:
+                files = [Path(folder, "cert.pem"), Path(folder, "key.pem")]
+                files[0].write_text(self.certificate)
+                files[1].write_text(key)
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(*files)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}{app.path}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self):

@@ -1,15 +1,14 @@
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from billing.choices import LedgerEntryKind
 from billing.models import LedgerEntry
 from billing.selectors import client_balance, client_list_with_balance
 from billing.services import InsufficientFunds, ledger_entry_add
-from tests.conftest import postgres_only
+from tests.conftest import postgres_only, run_at_once
 from tests.factories import ClientFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,28 +85,6 @@ def test_a_repeated_call_with_the_same_idempotency_key_adds_one_entry():
     assert client_balance(client=client) == Decimal("50")
 
 
-def _run_at_once(count, work):
-    """Run `work(i)` in `count` threads released together; return what each raised (or None)."""
-    barrier = threading.Barrier(count)
-    outcomes = [None] * count
-
-    def run(i):
-        try:
-            barrier.wait()
-            work(i)
-        except Exception as error:
-            outcomes[i] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
-
-
 @postgres_only()
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_top_ups_and_charges_never_lose_an_entry():
@@ -118,7 +95,7 @@ def test_concurrent_top_ups_and_charges_never_lose_an_entry():
         kind = LedgerEntryKind.TOPUP if i % 2 else LedgerEntryKind.CHARGE
         ledger_entry_add(client=client, kind=kind, amount=Decimal("10.00"))
 
-    outcomes = _run_at_once(20, work)
+    outcomes = run_at_once(20, work)
 
     assert outcomes == [None] * 20
     assert client.ledger_entries.count() == 21
@@ -131,7 +108,7 @@ def test_concurrent_charges_never_spend_the_same_money_twice():
     client = ClientFactory()
     ledger_entry_add(client=client, kind=LedgerEntryKind.TOPUP, amount=Decimal("50.00"))
 
-    outcomes = _run_at_once(12, lambda i: ledger_entry_add(client=client, kind=LedgerEntryKind.CHARGE, amount=Decimal("10.00")))
+    outcomes = run_at_once(12, lambda i: ledger_entry_add(client=client, kind=LedgerEntryKind.CHARGE, amount=Decimal("10.00")))
 
     assert sum(outcome is None for outcome in outcomes) == 5
     assert all(isinstance(outcome, InsufficientFunds) for outcome in outcomes if outcome is not None)
@@ -143,7 +120,7 @@ def test_concurrent_charges_never_spend_the_same_money_twice():
 def test_concurrent_calls_with_one_idempotency_key_add_one_entry():
     client = ClientFactory()
 
-    outcomes = _run_at_once(
+    outcomes = run_at_once(
         8, lambda i: ledger_entry_add(client=client, kind=LedgerEntryKind.TOPUP, amount=Decimal("10"), idempotency_key="same")
     )
 

@@ -100,13 +100,41 @@ def test_failures_are_told_in_plain_words(ispmanager, settings, case, expected, 
     assert "secret" not in module.check_message
 
 
-def test_tls_verification_failure_is_explained(ispmanager):
-    # The emulator speaks plain HTTP: a TLS handshake with it fails as a bad certificate would.
+@pytest.fixture
+def tls_panel():
+    with EmulatorServer(ISPmanagerEmulator(admins={"root": "secret"}), tls=True) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("verify_tls", "trust_its_ca", "works"),
+    [(True, False, False), (True, True, True), (False, False, True)],
+    ids=["verify-unknown-ca", "verify-with-its-ca", "no-verification"],
+)
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_a_self_signed_panel_is_trusted_by_its_ca_or_with_verification_off(tls_panel, verify_tls, trust_its_ca, works):
+    module = ProcessingModuleFactory(
+        url=tls_panel.url,
+        username="root",
+        password="secret",
+        verify_tls=verify_tls,
+        ca_certificate=tls_panel.certificate if trust_its_ca else "",
+    )
+
+    result = module_check_connection(module=module)
+
+    assert result.ok is works
+    if not works:
+        assert result.blocking
+        assert "TLS certificate of 127.0.0.1" in result.message
+        assert "give the panel's CA certificate or switch verification off" in result.message
+
+
+def test_https_to_a_plain_http_panel_says_so(ispmanager):
     module, result = check(ispmanager.url.replace("http://", "https://"))
 
     assert (result.ok, result.blocking) == (False, True)
-    assert "TLS certificate of 127.0.0.1" in module.check_message
-    assert "switch verification off" in module.check_message
+    assert "does not speak TLS as expected (is the URL http://" in module.check_message
 
 
 def test_saving_a_module_with_a_wrong_password_is_refused_and_saves_nothing(admin_client, ispmanager):

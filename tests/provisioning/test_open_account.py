@@ -9,7 +9,8 @@ from billing.models import Service
 from billing.services import service_mark_paid
 from provisioning.choices import OperationStatus
 from provisioning.models import FailedOperation, Operation
-from provisioning.services import operation_retry
+from provisioning.services import operation_retry, operation_run
+from tests.conftest import postgres_only, run_at_once
 from tests.factories import TariffPlanFactory, UserFactory
 
 
@@ -197,6 +198,19 @@ def test_an_operation_runs_once_even_when_its_task_is_delivered_twice(make_servi
 
     assert [func for func, _ in panel.app.calls].count("user.add.finish") == 1
     assert Operation.objects.get().attempts == 1
+
+
+@postgres_only()
+def test_two_workers_never_run_one_operation_twice(make_service, panel, tasks):
+    operation = pay(make_service())
+    panel.app.faults.delay = 0.3
+
+    outcomes = run_at_once(2, lambda i: operation_run(operation_id=operation.pk))
+
+    assert outcomes == [None, None]
+    assert [func for func, _ in panel.app.calls].count("user.add.finish") == 1
+    operation.refresh_from_db()
+    assert (operation.status, operation.attempts) == (OperationStatus.DONE, 1)
 
 
 def test_the_open_operation_is_written_with_the_payment_or_not_at_all(make_service, tasks):
