@@ -64,6 +64,11 @@ class ProcessingModuleAdmin(SimpleHistoryAdmin):
         (_("Connection check"), {"fields": ["edition", "caller_level", "checked_at", "check_ok", "check_message"]}),
     ]
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Saving calls the panel (the connection check), which must not hold a database transaction
+        # open (on SQLite that would lock out the worker). What is saved is one row and its history.
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if form.check_result:

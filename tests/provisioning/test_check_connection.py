@@ -193,3 +193,36 @@ def test_the_check_connection_action_stores_and_lists_the_result(admin_client, i
     module.refresh_from_db()
     assert module.check_ok is True
     assert response.text.count("Connected to ISPmanager Business as administrator root.") >= 2  # the message and the list
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_check_on_save_runs_outside_any_database_transaction(admin_client, ispmanager, monkeypatch):
+    from django.db import connection
+
+    from provisioning import admin as provisioning_admin
+
+    seen = []
+
+    def spy(**kwargs):
+        seen.append(connection.in_atomic_block)
+        return module_check_connection(**kwargs)
+
+    monkeypatch.setattr(provisioning_admin, "module_check_connection", spy)
+    response = admin_client.post(
+        reverse("admin:provisioning_processingmodule_add"),
+        {
+            "product_type": ProductType.VHOST,
+            "kind": "ispmanager5",
+            "url": ispmanager.url,
+            "username": "root",
+            "password": "secret",
+            "verify_tls": "on",
+            "data_center": DataCenterFactory().pk,
+            "name": "Shared 1",
+            "is_enabled": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    assert seen == [False]
+    assert ProcessingModule.objects.get().check_ok is True
