@@ -146,7 +146,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {"TITLE": "Hosting billing API", "VERSION": "1.0.0"}
 
 # Scheduled commands, installed into the system crontab by `manage.py crontab add`.
-CRONJOBS = []
+CRONJOBS = [
+    ("*/5 * * * *", "django.core.management.call_command", ["recover_operations"]),
+]
 
 LOGGING = {
     "version": 1,

@@ -214,6 +214,24 @@ def operation_resolve(*, operation: Operation, by=None) -> Operation:
     return operation
 
 
+def operations_recover(*, stuck_after: timedelta, late_after: timedelta) -> tuple[int, int]:
+    """Requeue what a dead worker or a lost task left behind; returns (stuck, late) counts.
+
+    An attempt running for longer than any panel call can take belonged to a worker that died;
+    a queued operation long past its time lost its task (say, a crash right after the commit).
+    Running either again is safe: every panel action is idempotent and each attempt is claimed.
+    """
+    now = timezone.now()
+    stuck = list(Operation.objects.filter(status=OperationStatus.RUNNING, started_at__lt=now - stuck_after).values_list("pk", flat=True))
+    Operation.objects.filter(pk__in=stuck, status=OperationStatus.RUNNING).update(
+        status=OperationStatus.QUEUED, next_attempt_at=now, last_error=_("The worker stopped during the attempt."), updated_at=now
+    )
+    late = list(Operation.objects.filter(status=OperationStatus.QUEUED, next_attempt_at__lt=now - late_after).values_list("pk", flat=True))
+    for operation_id in stuck + late:
+        _enqueue(operation_id)
+    return len(stuck), len(late)
+
+
 def module_check_connection(*, module: ProcessingModule, save: bool = True) -> CheckResult:
     """Ask the panel who we are to it; store what was found on the module."""
     result = backend_for(module, timeout=settings.PANEL_CHECK_TIMEOUT).check_connection()

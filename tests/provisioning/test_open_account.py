@@ -1,8 +1,12 @@
 """A paid service becomes an ISPmanager account, exactly once, whatever the panel does."""
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 
 from billing.choices import ProductType, ResourceKind, ServiceStatus
 from billing.models import Service
@@ -242,3 +246,30 @@ def test_the_service_gets_the_tariffs_included_resources_when_paid(make_service,
     pay(service)
 
     assert dict(service.resources.values_list("kind", "quantity")) == {ResourceKind.DATABASES: 10, ResourceKind.SHELL: 0}
+
+
+def test_an_attempt_a_dead_worker_left_running_is_run_again_and_opens_once(make_service, panel, tasks):
+    service = make_service()
+    operation = pay(service)
+    tasks.backend.clear()  # the task was lost with the worker
+    Operation.objects.filter(pk=operation.pk).update(
+        status=OperationStatus.RUNNING, attempts=1, started_at=timezone.now() - timedelta(hours=1)
+    )
+
+    call_command("recover_operations")
+    tasks.run_all()
+
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.ACTIVE
+    assert list(panel.app.users) == [service.panel_username]
+
+
+def test_a_queued_operation_whose_task_was_lost_is_enqueued_again(make_service, panel, tasks):
+    operation = pay(make_service())
+    tasks.backend.clear()
+    Operation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=30))
+    fresh = pay(make_service())
+
+    call_command("recover_operations")
+
+    assert [result.args for result in tasks.pending()] == [[fresh.pk], [operation.pk]]
