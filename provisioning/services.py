@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from billing.choices import PanelAction, ServiceStatus
@@ -117,6 +117,7 @@ def _succeeded(operation: Operation, outcome) -> Operation:
             service.save(update_fields=["panel_username", "panel_password", "updated_at"])
             operation.result = _("Account %(login)s created.") % {"login": outcome}
             service_status_change(service=service, to=ServiceStatus.ACTIVE, by=by, reason=operation.result)
+            transaction.on_commit(partial(_notify_client_active, service.pk))
         case PanelAction.SUSPEND:
             suspend_reason = operation.payload.get("suspend_reason", "")
             service_status_change(service=service, to=ServiceStatus.SUSPENDED, by=by, reason=reason, suspend_reason=suspend_reason)
@@ -162,6 +163,25 @@ def _attempt_failed(operation: Operation, error: ProvisioningError) -> Operation
             service_status_change(service=service, to=ServiceStatus.FAILED, by=operation.requested_by, reason=error.message)
         transaction.on_commit(partial(_notify_department, operation.pk))
     return operation
+
+
+def _notify_client_active(service_id: int) -> None:
+    """Tell the client where to log in; the password stays in the client area, never in an email."""
+    service = Service.objects.select_related("client", "tariff__processing_module").get(pk=service_id)
+    with translation.override(service.client.language):
+        subject = _("Your service #%(id)d is ready") % {"id": service.pk}
+        body = _(
+            "%(tariff)s %(domain)s is active.\n\nControl panel: %(url)s\nUsername: %(login)s\nThe password is in your client area."
+        ) % {
+            "tariff": service.tariff,
+            "domain": service.domain,
+            "url": service.tariff.processing_module.url,
+            "login": service.panel_username,
+        }
+    try:
+        send_mail(subject, body, None, [service.client.email])
+    except OSError:
+        logger.exception("could not tell the client of service %s that it is active", service_id)
 
 
 def _notify_department(operation_id: int) -> None:

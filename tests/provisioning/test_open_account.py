@@ -38,6 +38,11 @@ def test_the_seeds_example_gives_10_databases_and_keeps_the_templates_25_domains
     assert user["password"] == service.panel_password
     assert len(service.panel_password) >= 16
     assert list(service.status_changes.values_list("to_status", flat=True)) == ["processing", "active"]
+    (email,) = mail.outbox
+    assert email.to == [service.client.email]
+    assert service.panel_username in email.body
+    assert service.tariff.processing_module.url in email.body
+    assert service.panel_password not in email.body
 
 
 def test_username_template_user_id_gives_user117_for_service_117(make_service, panel, tasks):
