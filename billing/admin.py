@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
 from billing.admin_actions import apply_each
@@ -170,17 +171,51 @@ class ServiceAdmin(admin.ModelAdmin):
     inlines = [ServiceResourceInline, ServiceStatusChangeInline]
     actions = [
         "mark_paid",
-        _panel_action(PanelAction.SUSPEND, _("Suspend"), _("%(count)d services will be suspended."), suspend_reason=SuspendReason.STAFF),
-        _panel_action(PanelAction.RESUME, _("Resume"), _("%(count)d services will be resumed.")),
-        _panel_action(PanelAction.CLOSE, _("Delete"), _("%(count)d services will be deleted.")),
-        _panel_action(PanelAction.CHANGE_PASSWORD, _("Change panel password"), _("%(count)d passwords will be changed.")),
-        _panel_action(PanelAction.SYNC, _("Read state from the panel"), _("%(count)d services will be read from the panel.")),
+        _panel_action(
+            PanelAction.SUSPEND,
+            _("Suspend"),
+            ngettext_lazy("%(count)d service will be suspended.", "%(count)d services will be suspended.", "count"),
+            suspend_reason=SuspendReason.STAFF,
+        ),
+        _panel_action(
+            PanelAction.RESUME,
+            _("Resume"),
+            ngettext_lazy("%(count)d service will be resumed.", "%(count)d services will be resumed.", "count"),
+        ),
+        _panel_action(
+            PanelAction.CLOSE,
+            _("Delete account"),
+            ngettext_lazy("%(count)d account will be deleted.", "%(count)d accounts will be deleted.", "count"),
+        ),
+        _panel_action(
+            PanelAction.CHANGE_PASSWORD,
+            _("Change panel password"),
+            ngettext_lazy("%(count)d password will be changed.", "%(count)d passwords will be changed.", "count"),
+        ),
+        _panel_action(
+            PanelAction.SYNC,
+            _("Read state from the panel"),
+            ngettext_lazy("%(count)d service will be read from the panel.", "%(count)d services will be read from the panel.", "count"),
+        ),
     ]
+
+    def get_actions(self, request):
+        # Deleting a service's row would leave its account in the panel: "Delete account" goes through the panel.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     @admin.action(description=_("Mark as paid and create the account"), permissions=["change"])
     def mark_paid(self, request, queryset):
         apply_each(
-            self, request, queryset, lambda service: service_mark_paid(service=service, by=request.user), _("%(count)d services paid.")
+            self,
+            request,
+            queryset,
+            lambda service: service_mark_paid(service=service, by=request.user),
+            ngettext_lazy("%(count)d service paid.", "%(count)d services paid.", "count"),
         )
 
     @admin.display(description=_("operations"))

@@ -120,8 +120,14 @@ def service_resources_fill(*, service: Service) -> None:
 def service_mark_paid(*, service: Service, by=None, reason: str = "") -> Service:
     """Record that an ordered service is paid for, and ask for its account to be created."""
     locked = Service.objects.select_for_update().get(pk=service.pk)
-    if locked.paid_at or locked.status != ServiceStatus.ORDERED:
+    if locked.paid_at:
         raise ValidationError(_("Service #%(id)d is already paid for.") % {"id": locked.pk}, code="already_paid")
+    if locked.status != ServiceStatus.ORDERED:
+        raise ValidationError(
+            _("Service #%(id)d is “%(status)s”: only an ordered service can be paid for.")
+            % {"id": locked.pk, "status": ServiceStatus(locked.status).label},
+            code="not_ordered",
+        )
     locked.paid_at = timezone.now()
     locked.save(update_fields=["paid_at", "updated_at"])
     service_resources_fill(service=locked)
@@ -141,8 +147,8 @@ def service_action_request(*, service: Service, action: str, by=None, reason: st
         return service_status_change(service=locked, to=ServiceStatus.DELETED, by=by, reason=reason or _("cancelled before payment"))
     if locked.status not in REQUESTABLE_IN[action]:
         raise ValidationError(
-            _("Service #%(id)d is %(status)s: it cannot be asked to %(action)s.")
-            % {"id": locked.pk, "status": ServiceStatus(locked.status).label.lower(), "action": PanelAction(action).label.lower()},
+            _("Service #%(id)d is “%(status)s”: “%(action)s” is not possible now.")
+            % {"id": locked.pk, "status": ServiceStatus(locked.status).label, "action": PanelAction(action).label},
             code="not_now",
         )
     payload = {"suspend_reason": suspend_reason or SuspendReason.STAFF} if action == PanelAction.SUSPEND else {}

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing.admin_actions import apply_each
@@ -29,7 +30,7 @@ class ProcessingModuleForm(WriteOnlySecretsForm):
         if not self.errors:
             self.check_result = module_check_connection(module=self.instance, save=False)
             if self.check_result.blocking:
-                self.add_error(None, _("Check connection failed: %(message)s") % {"message": self.check_result.message})
+                self.add_error(None, _("Connection check failed: %(message)s") % {"message": self.check_result.message})
 
 
 def _report_check(modeladmin, request, module, result):
@@ -120,13 +121,21 @@ class OperationAdmin(admin.ModelAdmin):
     @admin.action(description=_("Retry"), permissions=["change"])
     def retry(self, request, queryset):
         apply_each(
-            self, request, queryset, lambda op: operation_retry(operation=op, by=request.user), _("%(count)d operations queued again.")
+            self,
+            request,
+            queryset,
+            lambda op: operation_retry(operation=op, by=request.user),
+            ngettext_lazy("%(count)d operation queued again.", "%(count)d operations queued again.", "count"),
         )
 
     @admin.action(description=_("Mark resolved"), permissions=["change"])
     def mark_resolved(self, request, queryset):
         apply_each(
-            self, request, queryset, lambda op: operation_resolve(operation=op, by=request.user), _("%(count)d operations marked resolved.")
+            self,
+            request,
+            queryset,
+            lambda op: operation_resolve(operation=op, by=request.user),
+            ngettext_lazy("%(count)d operation marked resolved.", "%(count)d operations marked resolved.", "count"),
         )
 
 

@@ -57,7 +57,7 @@ def operation_request(*, service: Service, action: str, requested_by=None, reaso
             )
     except IntegrityError:
         raise ValidationError(
-            _("Service #%(id)d already has an operation in progress: wait for it, or resolve it in the staff queue.") % {"id": service.pk},
+            _("Service #%(id)d already has an operation in progress: wait for it to finish.") % {"id": service.pk},
             code="busy",
         ) from None
     transaction.on_commit(partial(_enqueue, operation.pk))
@@ -141,7 +141,7 @@ def _sync_result(service: Service, account, by) -> str:
         return _("The account %(login)s does not exist in the panel.") % {"login": service.panel_username or "-"}
     wanted = ServiceStatus.ACTIVE if account.active else ServiceStatus.SUSPENDED
     if service.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED, ServiceStatus.FAILED) and service.status != wanted:
-        service_status_change(service=service, to=wanted, by=by, reason=_("found so in the panel"))
+        service_status_change(service=service, to=wanted, by=by, reason=_("the panel reports this state"))
     limits = ", ".join(f"{name}={value or '∞'}" for name, value in sorted(account.limits.items()))
     state = _("active") if account.active else _("suspended")
     return f"{service.panel_username}: {state}; {limits}"

@@ -27,26 +27,30 @@ def url(name, language):
 
 
 def po_entries(path):
-    """(msgid, msgstr, flags) of every live entry of a .po file, the header left out."""
+    """(msgid, msgid_plural, forms, flags) of every live entry of a .po file, the header left out.
+
+    `forms` is [msgstr] for a plain entry and [msgstr[0], msgstr[1], ...] for a plural one.
+    """
     entries, entry, field = [], None, None
     for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
         if not line.strip():
             if entry and entry["msgid"]:
-                entries.append((entry["msgid"], entry["msgstr"], entry["flags"]))
+                forms = [entry[key] for key in sorted(entry) if key.startswith("msgstr")]
+                entries.append((entry["msgid"], entry.get("msgid_plural", ""), forms, entry["flags"]))
             entry, field = None, None
             continue
-        entry = entry or {"msgid": "", "msgstr": "", "flags": set()}
+        entry = entry or {"msgid": "", "flags": set()}
         if line.startswith("#,"):
             entry["flags"].update(flag.strip() for flag in line[2:].split(","))
         elif line.startswith("#"):
             continue
-        elif line.startswith(("msgid ", "msgstr ")):
+        elif line.startswith(("msgid", "msgstr")):
             field, _, literal = line.partition(" ")
             entry[field] = ast.literal_eval(literal)
         elif line.startswith('"') and field:
             entry[field] += ast.literal_eval(line)
         else:
-            pytest.fail(f"{path.name}: unexpected line {line!r} (plural or context entries need this parser extended)")
+            pytest.fail(f"{path.name}: unexpected line {line!r} (context entries need this parser extended)")
     return entries
 
 
@@ -143,10 +147,11 @@ def test_every_message_is_translated_and_keeps_its_placeholders():
     entries = po_entries(PO_FILE)
 
     assert len(entries) > 150
-    assert [msgid for msgid, _, flags in entries if "fuzzy" in flags] == []
-    assert [msgid for msgid, msgstr, _ in entries if not msgstr.strip()] == []
-    for msgid, msgstr, _ in entries:
-        assert sorted(KEEP.findall(msgstr)) == sorted(KEEP.findall(msgid)), msgid
+    assert [msgid for msgid, _, _, flags in entries if "fuzzy" in flags] == []
+    assert [msgid for msgid, _, forms, _ in entries if not all(form.strip() for form in forms)] == []
+    for msgid, _, forms, _ in entries:
+        for form in forms:
+            assert sorted(KEEP.findall(form)) == sorted(KEEP.findall(msgid)), msgid
 
 
 def test_compiled_catalog_matches_the_po_file():
@@ -154,6 +159,10 @@ def test_compiled_catalog_matches_the_po_file():
         catalog = gettext.GNUTranslations(mo)
 
     assert "nplurals=4" in catalog.info()["plural-forms"]
-    entries = po_entries(PO_FILE)
     # A difference means django.po changed after compilemessages: compile it again.
-    assert {msgid: catalog.gettext(msgid) for msgid, _, _ in entries} == {msgid: msgstr for msgid, msgstr, _ in entries}
+    for msgid, plural, forms, _ in po_entries(PO_FILE):
+        if plural:
+            # 1, 2 and 5 pick the Russian forms 0, 1 and 2.
+            assert [catalog.ngettext(msgid, plural, n) for n in (1, 2, 5)] == forms[:3], msgid
+        else:
+            assert catalog.gettext(msgid) == forms[0], msgid

@@ -115,7 +115,7 @@ def test_mark_paid_queues_the_open_and_the_account_exists_only_after_the_task_ra
 
     response = post_action(admin_client, SERVICES, "mark_paid", service)
 
-    assert messages_of(response) == ["1 services paid."]
+    assert messages_of(response) == ["1 service paid."]
     operation = Operation.objects.get(service=service)
     assert (operation.action, operation.status, operation.requested_by) == (PanelAction.OPEN, OperationStatus.QUEUED, staff_user)
     service.refresh_from_db()
@@ -228,7 +228,7 @@ def test_a_refused_action_names_the_service_and_queues_nothing(admin_client, act
 
     response = post_action(admin_client, SERVICES, "request_resume", active_service)
 
-    assert messages_of(response) == [f"{active_service}: Service #{active_service.pk} is active: it cannot be asked to resume."]
+    assert messages_of(response) == [f"{active_service}: Service #{active_service.pk} is “Active”: “Resume” is not possible now."]
     assert Operation.objects.count() == earlier
     assert tasks.pending() == []
 
@@ -318,7 +318,7 @@ def test_retry_after_fixing_the_password_opens_the_account_and_empties_the_queue
 
     response = post_action(admin_client, STAFF_QUEUE, "retry", failed)
 
-    assert messages_of(response) == ["1 operations queued again."]
+    assert messages_of(response) == ["1 operation queued again."]
     failed.refresh_from_db()
     assert (failed.status, failed.attempts) == (OperationStatus.QUEUED, 0)
 

@@ -154,7 +154,7 @@ def test_saving_a_module_with_a_wrong_password_is_refused_and_saves_nothing(admi
     )
 
     assert response.status_code == 200
-    assert "Check connection failed: wrong username or password" in response.text
+    assert "Connection check failed: wrong username or password" in response.text
     assert not ProcessingModule.objects.exists()
 
 
