@@ -12,6 +12,7 @@ from billing.choices import LedgerEntryKind, PanelAction, ProductType, ServiceSt
 from billing.models import (
     Client,
     LedgerEntry,
+    Payment,
     Service,
     ServiceResource,
     ServiceStatusChange,
@@ -19,8 +20,17 @@ from billing.models import (
     TariffPrice,
     TariffResource,
 )
+from billing.payments import payment_cancel, payment_confirm
 from billing.selectors import client_list_with_balance
-from billing.services import ledger_amount_validate, ledger_entry_add, service_action_request, service_mark_paid
+from billing.services import (
+    ledger_amount_validate,
+    ledger_entry_add,
+    order_check,
+    order_place,
+    service_action_request,
+    service_mark_paid,
+    service_pay,
+)
 
 STAFF_LEDGER_KINDS = [(kind.value, kind.label) for kind in LedgerEntryKind if kind != LedgerEntryKind.CHARGE]
 
@@ -157,6 +167,33 @@ def _panel_action(action, description, done, **options):
     return admin.action(description=description, permissions=["change"])(run)
 
 
+class ServiceOrderForm(forms.ModelForm):
+    """Staff place an order for a client: priced like the shop's; resources start at the tariff's included amounts."""
+
+    dedicated_ips = forms.IntegerField(label=_("dedicated IPv4 addresses"), min_value=0, initial=0, required=False)
+
+    class Meta:
+        model = Service
+        fields = ["client", "tariff", "period", "domain"]
+
+    def _post_clean(self):
+        # The service itself is made by order_place in save_model; its rules show here as form errors.
+        if self.errors:
+            return
+        try:
+            order_check(
+                client=self.cleaned_data["client"],
+                tariff=self.cleaned_data["tariff"],
+                period=self.cleaned_data["period"],
+                domain=self.cleaned_data["domain"],
+                dedicated_ips=self.cleaned_data.get("dedicated_ips") or 0,
+                by_staff=True,
+            )
+        except ValidationError as error:
+            for field, errors in getattr(error, "message_dict", {None: error.messages}).items():
+                self.add_error(field if field in self.fields else None, errors)
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
     list_display = ["id", "client", "tariff", "status", "domain", "panel_username", "expires_at", "created_at"]
@@ -170,6 +207,7 @@ class ServiceAdmin(admin.ModelAdmin):
     exclude = ["panel_password"]
     inlines = [ServiceResourceInline, ServiceStatusChangeInline]
     actions = [
+        "pay_from_balance",
         "mark_paid",
         _panel_action(
             PanelAction.SUSPEND,
@@ -208,6 +246,44 @@ class ServiceAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ServiceOrderForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["client", "tariff", "period", "domain", "dedicated_ips"]})]
+        return super().get_fieldsets(request, obj)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        service = order_place(
+            client=form.cleaned_data["client"],
+            user=None,
+            tariff=form.cleaned_data["tariff"],
+            period=form.cleaned_data["period"],
+            domain=form.cleaned_data["domain"],
+            dedicated_ips=form.cleaned_data.get("dedicated_ips") or 0,
+            by_staff=True,
+        )
+        obj.pk = service.pk
+        obj.refresh_from_db()
+
+    @admin.action(description=_("Pay from the client's balance"), permissions=["change"])
+    def pay_from_balance(self, request, queryset):
+        apply_each(
+            self,
+            request,
+            queryset,
+            lambda service: service_pay(service=service, by=request.user),
+            ngettext_lazy("%(count)d service paid.", "%(count)d services paid.", "count"),
+        )
+
     @admin.action(description=_("Mark as paid and create the account"), permissions=["change"])
     def mark_paid(self, request, queryset):
         apply_each(
@@ -235,3 +311,44 @@ class ServiceAdmin(admin.ModelAdmin):
                 self.message_user(request, " ".join(error.messages), messages.WARNING)
             else:
                 self.message_user(request, _("The new resources will be sent to the panel."), messages.SUCCESS)
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    """Top-ups; staff confirm bank transfers when the money has arrived."""
+
+    list_display = ["reference", "client", "gateway", "amount", "currency", "status", "created_at", "paid_at", "confirmed_by"]
+    list_filter = ["status", "gateway", "currency"]
+    list_select_related = ["client", "confirmed_by"]
+    search_fields = ["reference", "external_id", "client__name", "client__email"]
+    date_hierarchy = "created_at"
+    actions = ["confirm", "cancel"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Confirm: the money has arrived"), permissions=["change"])
+    def confirm(self, request, queryset):
+        apply_each(
+            self,
+            request,
+            queryset,
+            lambda payment: payment_confirm(payment=payment, by=request.user),
+            ngettext_lazy("%(count)d payment confirmed.", "%(count)d payments confirmed.", "count"),
+        )
+
+    @admin.action(description=_("Cancel"), permissions=["change"])
+    def cancel(self, request, queryset):
+        apply_each(
+            self,
+            request,
+            queryset,
+            lambda payment: payment_cancel(payment=payment),
+            ngettext_lazy("%(count)d payment cancelled.", "%(count)d payments cancelled.", "count"),
+        )

@@ -35,6 +35,12 @@ class LedgerEntryKind(models.TextChoices):
     ADJUSTMENT = "adjustment", _("Adjustment")
 
 
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", _("Awaiting payment")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
 class ResourceKind(models.TextChoices):
     DISK = "disk", _("Disk, MiB")
     DATABASES = "databases", _("Databases")

@@ -1,9 +1,12 @@
 """Form pieces the admin forms of every app share."""
 
 import re
+from decimal import Decimal
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+
+from billing.choices import ProductType, ResourceKind
 
 
 class WriteOnlySecretsForm(forms.ModelForm):
@@ -42,3 +45,76 @@ class NameListField(forms.CharField):
 
     def to_python(self, value):
         return [name for name in re.split(r"[\s,;]+", super().to_python(value) or "") if name]
+
+
+class RegistrationForm(forms.Form):
+    email = forms.EmailField(label=_("Email"), help_text=_("You log in with it."))
+    name = forms.CharField(label=_("Name or company"), max_length=200)
+    password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean_password(self):
+        from django.contrib.auth.password_validation import validate_password
+
+        password = self.cleaned_data["password"]
+        validate_password(password)
+        return password
+
+
+class OrderForm(forms.Form):
+    """The order form of one tariff: a field per resource, named by its kind, plus period and domain."""
+
+    period = forms.TypedChoiceField(label=_("Billing period"), coerce=int)
+    domain = forms.CharField(label=_("Domain"), max_length=253, required=False)
+
+    def __init__(self, *args, tariff, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tariff = tariff
+        self.fields["period"].choices = [(price.period, price.get_period_display()) for price in tariff.prices.all()]
+        self.fields["domain"].required = tariff.product_type == ProductType.VHOST
+        self.fields["domain"].help_text = _("The site's domain, e.g. example.com.")
+        for resource in tariff.resources.all():
+            if resource.kind == ResourceKind.DEDICATED_IPV4 and not (
+                tariff.allow_dedicated_ip and tariff.processing_module.edition != "lite"
+            ):
+                continue
+            self.fields[resource.kind] = forms.IntegerField(
+                label=resource.get_kind_display(),
+                initial=resource.included,
+                min_value=0,
+                help_text=_("%(included)d included; each extra %(price)s %(currency)s a month")
+                % {"included": resource.included, "price": resource.unit_price, "currency": tariff.currency},
+                widget=forms.NumberInput(attrs={"min": resource.included, "max": resource.max_quantity}),
+            )
+
+    @property
+    def resource_fields(self):
+        return [self[kind] for kind in self.fields if kind not in ("period", "domain")]
+
+    def resources(self) -> dict[str, int]:
+        return {kind: self.cleaned_data[kind] for kind in self.fields if kind not in ("period", "domain", ResourceKind.DEDICATED_IPV4)}
+
+
+class TopUpForm(forms.Form):
+    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("1.00"), max_digits=12, decimal_places=2)
+    gateway = forms.ChoiceField(label=_("Payment method"), widget=forms.RadioSelect)
+
+    def __init__(self, *args, gateways, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["gateway"].choices = [(gateway.code, gateway.name) for gateway in gateways]
+        if gateways:
+            self.fields["gateway"].initial = gateways[0].code
+
+
+class ConfirmPasswordForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self):
+        if not self.user.check_password(self.cleaned_data["password"]):
+            raise forms.ValidationError(_("That is not your password."))
+        return self.cleaned_data["password"]

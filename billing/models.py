@@ -15,6 +15,7 @@ from billing.choices import (
     Currency,
     Language,
     LedgerEntryKind,
+    PaymentStatus,
     ProductType,
     ResourceKind,
     ServiceStatus,
@@ -221,6 +222,10 @@ class Service(models.Model):
     ordered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("ordered by")
     )
+    # What the order cost, computed on the server when it was placed: the price of each period
+    # (tariff and extra resources) and the one-off setup fee due with the first payment.
+    price = models.DecimalField(_("price per period"), **MONEY, default=Decimal("0"), validators=NOT_NEGATIVE)
+    setup_fee = models.DecimalField(_("setup fee"), **MONEY, default=Decimal("0"), validators=NOT_NEGATIVE)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     panel_username = models.CharField(_("panel username"), max_length=32, blank=True, db_index=True)
     panel_password = EncryptedCharField(_("panel password"), max_length=200, null=True, blank=True)
@@ -231,9 +236,16 @@ class Service(models.Model):
         verbose_name = _("service")
         verbose_name_plural = _("services")
         ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(name="service_money_not_negative", condition=Q(price__gte=0) & Q(setup_fee__gte=0)),
+        ]
 
     def __str__(self):
         return f"#{self.pk} {self.tariff} {self.domain}".strip()
+
+    @property
+    def first_payment(self) -> Decimal:
+        return self.price + self.setup_fee
 
 
 class ServiceResource(models.Model):
@@ -272,3 +284,33 @@ class ServiceStatusChange(models.Model):
 
     def __str__(self):
         return f"{self.from_status} → {self.to_status}"
+
+
+class Payment(models.Model):
+    """Money a client sends through a payment gateway; once paid it is a top-up in the ledger."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="payments", verbose_name=_("client"))
+    gateway = models.CharField(_("payment method"), max_length=32)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    status = models.CharField(_("status"), max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, db_index=True)
+    # What the client quotes in a bank transfer, and what a gateway's callback names.
+    reference = models.CharField(_("reference"), max_length=40, unique=True)
+    external_id = models.CharField(_("gateway's id"), max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("created by")
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("confirmed by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.CheckConstraint(name="payment_amount_positive", condition=Q(amount__gt=0))]
+
+    def __str__(self):
+        return f"{self.reference}: {self.amount} {self.currency}"

@@ -2,15 +2,18 @@
 
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.choices import SERVICE_TRANSITIONS, LedgerEntryKind, PanelAction, ServiceStatus, SuspendReason
-from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange
+from billing.choices import SERVICE_TRANSITIONS, LedgerEntryKind, PanelAction, ProductType, ResourceKind, ServiceStatus, SuspendReason
+from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
+from billing.pricing import tariff_quote
 from billing.selectors import client_balance
 from billing.signals import panel_action_requested
+from billing.validators import validate_domain
 
 _S = ServiceStatus
 # The statuses in which staff or a client may ask the panel for each action.
@@ -154,3 +157,157 @@ def service_action_request(*, service: Service, action: str, by=None, reason: st
     payload = {"suspend_reason": suspend_reason or SuspendReason.STAFF} if action == PanelAction.SUSPEND else {}
     panel_action_requested.send(sender=Service, service=locked, action=action, by=by, reason=reason, payload=payload)
     return locked
+
+
+def _order_errors(*, client: Client, tariff: TariffPlan, period: int, domain: str, quantities: dict) -> dict:
+    """What is wrong with an order, by form field; empty when it can be placed."""
+    errors = {}
+    if tariff.currency != client.currency:
+        errors["tariff"] = _("This tariff is priced in %(tariff)s and your account in %(client)s.") % {
+            "tariff": tariff.currency,
+            "client": client.currency,
+        }
+    offered = {price.period: price for price in tariff.prices.all()}
+    if period not in offered:
+        errors["period"] = _("This tariff is not sold for that period.")
+    if tariff.product_type == ProductType.VHOST and not domain:
+        errors["domain"] = _("Enter the domain of the site, e.g. example.com.")
+    elif domain:
+        try:
+            validate_domain(domain)
+        except ValidationError as error:
+            errors["domain"] = error.messages[0]
+    resources = {resource.kind: resource for resource in tariff.resources.all()}
+    for kind, quantity in quantities.items():
+        resource = resources.get(kind)
+        label = ResourceKind(kind).label if kind in ResourceKind.values else kind
+        if kind == ResourceKind.DEDICATED_IPV4 and quantity:
+            module = tariff.processing_module
+            if not tariff.allow_dedicated_ip:
+                errors[kind] = _("This tariff does not offer dedicated IP addresses.")
+                continue
+            if module.edition == "lite":
+                errors[kind] = _("Dedicated IP addresses cannot be ordered here: ISPmanager Lite does not hand them out.")
+                continue
+        if resource is None and kind != ResourceKind.DEDICATED_IPV4:
+            errors[kind] = _("%(resource)s cannot be ordered with this tariff.") % {"resource": label}
+        elif not isinstance(quantity, int) or isinstance(quantity, bool):
+            errors[kind] = _("%(resource)s: enter a whole number.") % {"resource": label}
+        elif resource and quantity < resource.included:
+            errors[kind] = _("%(resource)s: at least %(included)d (included in the price).") % {
+                "resource": label,
+                "included": resource.included,
+            }
+        elif quantity < 0:
+            errors[kind] = _("%(resource)s: enter a number of zero or more.") % {"resource": label}
+        elif resource and resource.max_quantity is not None and quantity > resource.max_quantity:
+            errors[kind] = _("%(resource)s: at most %(max)d.") % {"resource": label, "max": resource.max_quantity}
+    return errors
+
+
+def order_check(
+    *,
+    client: Client,
+    tariff: TariffPlan,
+    period: int,
+    domain: str = "",
+    resources: dict | None = None,
+    dedicated_ips: int = 0,
+    by_staff=False,
+) -> tuple[str, dict]:
+    """Validate an order; return its normalized domain and the quantity of every resource.
+
+    `resources` maps resource kinds to the quantity wanted (included units counted); a kind left out
+    gets the included amount. Staff may order tariffs hidden from the shop-window.
+    """
+    if not tariff.is_enabled or not (tariff.is_visible or by_staff):
+        raise ValidationError(_("This tariff cannot be ordered."), code="tariff")
+    domain = (domain or "").strip().lower().rstrip(".")
+    quantities = {resource.kind: resource.included for resource in tariff.resources.all()}
+    quantities.update(resources or {})
+    if dedicated_ips or ResourceKind.DEDICATED_IPV4 in quantities:
+        quantities[ResourceKind.DEDICATED_IPV4] = dedicated_ips or quantities[ResourceKind.DEDICATED_IPV4]
+    errors = _order_errors(client=client, tariff=tariff, period=period, domain=domain, quantities=quantities)
+    if errors:
+        raise ValidationError(errors)
+    return domain, quantities
+
+
+@transaction.atomic
+def order_place(
+    *,
+    client: Client,
+    user,
+    tariff: TariffPlan,
+    period: int,
+    domain: str = "",
+    resources: dict | None = None,
+    dedicated_ips: int = 0,
+    by_staff: bool = False,
+) -> Service:
+    """Create an ordered service at a price computed here; nothing from the browser is trusted."""
+    domain, quantities = order_check(
+        client=client, tariff=tariff, period=period, domain=domain, resources=resources, dedicated_ips=dedicated_ips, by_staff=by_staff
+    )
+    tariff_price = tariff.prices.get(period=period).price
+    quote = tariff_quote(tariff=tariff, tariff_price=tariff_price, period=period, quantities=quantities)
+    service = Service.objects.create(
+        client=client,
+        tariff=tariff,
+        ordered_by=user,
+        period=period,
+        domain=domain,
+        price=quote.price,
+        setup_fee=quote.setup_fee,
+    )
+    ServiceResource.objects.bulk_create(
+        ServiceResource(service=service, kind=kind, quantity=quantity) for kind, quantity in quantities.items()
+    )
+    return service
+
+
+def service_pay(*, service: Service, by=None) -> Service:
+    """Pay an ordered service from the balance and start creating its account.
+
+    Paying again (a double click, a second tab, a retried request) charges nothing more.
+    """
+    with transaction.atomic():
+        locked = Service.objects.select_for_update().get(pk=service.pk)
+        if locked.paid_at:
+            return locked
+        if locked.first_payment:
+            ledger_entry_add(
+                client=locked.client,
+                kind=LedgerEntryKind.CHARGE,
+                amount=locked.first_payment,
+                reference=_("Service #%(id)d, first payment") % {"id": locked.pk},
+                created_by=by,
+                idempotency_key=f"service-{locked.pk}-first-payment",
+            )
+        return service_mark_paid(service=locked, by=by)
+
+
+@transaction.atomic
+def client_register(*, email: str, name: str, password: str, language: str) -> Client:
+    """A new client account and its user, who logs in with the email."""
+    email = get_user_model().objects.normalize_email(email).lower()
+    if get_user_model().objects.filter(username__iexact=email).exists():
+        raise ValidationError({"email": _("An account with this email already exists: log in, or reset the password.")})
+    user = get_user_model().objects.create_user(username=email, email=email, password=password)
+    client = Client.objects.create(name=name, email=email, language=language)
+    client.users.add(user)
+    return client
+
+
+REQUESTABLE_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.RESUME, PanelAction.CLOSE)
+
+
+def service_client_request(*, service: Service, action: str, user) -> Service:
+    """What a client may do to its own service: suspend it, resume what it suspended, delete it."""
+    if action not in REQUESTABLE_BY_CLIENT:
+        raise ValidationError(_("This action is not available."), code="action")
+    if action == PanelAction.RESUME and service.suspend_reason != SuspendReason.CLIENT:
+        raise ValidationError(_("This service was suspended by us: pay the outstanding amount or contact support."), code="not_yours")
+    return service_action_request(
+        service=service, action=action, by=user, reason=_("asked by the client"), suspend_reason=SuspendReason.CLIENT
+    )

@@ -1,5 +1,6 @@
 """Settings: everything comes from the environment (or an optional `.env`), see `.env.example`."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "django_crontab",
     "simple_history",
+    "axes",
     "billing",
     "provisioning",
     "ipam_sync",
@@ -54,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "billing.urls"
@@ -145,6 +148,26 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Hosting billing API", "VERSION": "1.0.0"}
 
+# Payment methods clients may top up with: "manual" (bank transfer, confirmed by staff) and
+# "test" (pays at once: demos only). Callbacks of gateways are signed with PAYMENT_CALLBACK_SECRET.
+PAYMENT_GATEWAYS = env.list("PAYMENT_GATEWAYS", default=["manual", "test"] if DEBUG else ["manual"])
+PAYMENT_CALLBACK_SECRET = env.str("PAYMENT_CALLBACK_SECRET", default="dev-only-callback-secret" if DEBUG else "")
+BANK_TRANSFER_DETAILS = env.str("BANK_TRANSFER_DETAILS", default="Example Hosting LLC, account 40702810000000000000, Example Bank")
+
+# Clients log in with their email; five wrong passwords in a row lock the login for 15 minutes.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "client_area"
+LOGOUT_REDIRECT_URL = "shop"
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Showing a panel password asks for the client's own password again, at most this often.
+PASSWORD_REVEAL_SECONDS = 300
+
 # Scheduled commands, installed into the system crontab by `manage.py crontab add`.
 CRONJOBS = [
     ("*/5 * * * *", "django.core.management.call_command", ["recover_operations"]),
@@ -155,4 +178,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes reports every login at INFO; lockouts come at WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -1,13 +1,30 @@
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from billing import views
 
 # The language switch lives inside the language prefix too: Django can only translate the
 # page address it returns to when it resolves that address in the page's own language.
-urlpatterns = i18n_patterns(
-    path("i18n/", include("django.conf.urls.i18n")),
+urlpatterns = [
+    path("payments/callback/<slug:gateway>/", views.gateway_callback, name="gateway_callback"),
+]
+urlpatterns += i18n_patterns(
+    path("i18n/setlang/", views.language_switch, name="set_language"),
     path("admin/", admin.site.urls),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", views.shop, name="shop"),
+    path("order/<int:tariff_id>/", views.order, name="order"),
+    path("accounts/register/", views.register, name="register"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("account/", views.client_area, name="client_area"),
+    path("account/balance/", views.balance, name="balance"),
+    path("account/payments/<int:payment_id>/", views.payment_detail, name="payment_detail"),
+    path("account/orders/", views.orders, name="orders"),
+    path("account/services/<int:service_id>/", views.service_detail, name="service_detail"),
+    path("account/services/<int:service_id>/pay/", views.service_pay_view, name="service_pay"),
+    path("account/services/<int:service_id>/action/", views.service_action, name="service_action"),
     prefix_default_language=False,
 )

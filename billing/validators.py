@@ -55,3 +55,14 @@ def validate_ip_type_names(names: list[str]) -> None:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValidationError(_("IP group %(names)s is listed twice.") % {"names": ", ".join(duplicates)})
+
+
+def validate_domain(domain: str) -> None:
+    """A domain name a site can live on, e.g. example.com or пример.рф."""
+    if not domain or "." not in domain.strip(".") or ":" in domain or not _is_host_name(domain):
+        raise ValidationError(_("%(domain)s is not a domain name: enter one like example.com.") % {"domain": domain or "''"})
+    try:
+        ipaddress.ip_address(domain)
+    except ValueError:
+        return
+    raise ValidationError(_("Enter a domain name, not an IP address."))

@@ -1,0 +1,247 @@
+"""The public shop-window and the client area. Views validate input, call one service, render."""
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django.views.i18n import set_language
+
+from billing.choices import PanelAction, PaymentStatus, ProductType, ServiceStatus
+from billing.forms import ConfirmPasswordForm, OrderForm, RegistrationForm, TopUpForm
+from billing.models import Client, TariffPlan
+from billing.payments import GATEWAYS, enabled_gateways, payment_callback, payment_start
+from billing.pricing import tariff_quote
+from billing.selectors import client_balance, client_of, client_payment, client_service, client_services, shop_tariffs
+from billing.services import InsufficientFunds, client_register, order_place, service_client_request, service_pay
+
+REVEAL_SESSION_KEY = "panel_password_reveal_until"
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    """Put a service's errors on the form: on their field when the form has it, on top otherwise."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+def shop(request):
+    tariffs = list(shop_tariffs())
+    sections = [(label, [tariff for tariff in tariffs if tariff.product_type == value]) for value, label in ProductType.choices]
+    return render(request, "shop/index.html", {"sections": [(label, items) for label, items in sections if items]})
+
+
+def _price_data(tariff: TariffPlan) -> dict:
+    """What order.js needs to show the same total as tariff_quote, in cents."""
+    cents = lambda amount: int(amount * 100)  # noqa: E731 - a one-line conversion
+    return {
+        "prices": {str(price.period): cents(price.price) for price in tariff.prices.all()},
+        "setupFee": cents(tariff.setup_fee),
+        "resources": {r.kind: {"included": r.included, "unitPrice": cents(r.unit_price)} for r in tariff.resources.all()},
+        "currency": tariff.currency,
+    }
+
+
+def order(request, tariff_id: int):
+    # Only what the shop-window shows can be ordered: a hidden or disabled tariff is a 404 here.
+    tariff = get_object_or_404(shop_tariffs(), pk=tariff_id)
+    form = OrderForm(request.POST or None, tariff=tariff)
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('login')}?next={request.path}")
+        if form.is_valid():
+            try:
+                service = order_place(
+                    client=client_of(request.user),
+                    user=request.user,
+                    tariff=tariff,
+                    period=form.cleaned_data["period"],
+                    domain=form.cleaned_data["domain"],
+                    resources=form.resources(),
+                    dedicated_ips=form.cleaned_data.get("dedicated_ipv4") or 0,
+                )
+            except ValidationError as error:
+                _add_errors(form, error)
+            else:
+                messages.success(request, _("Order #%(id)d placed.") % {"id": service.pk})
+                return redirect("service_detail", service_id=service.pk)
+    first_price = tariff.prices.all()[0] if tariff.prices.all() else None
+    quote = tariff_quote(tariff=tariff, tariff_price=first_price.price, period=first_price.period, quantities={}) if first_price else None
+    return render(request, "shop/order.html", {"tariff": tariff, "form": form, "quote": quote, "price_data": _price_data(tariff)})
+
+
+def register(request):
+    if request.user.is_authenticated:
+        return redirect("client_area")
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            client = client_register(
+                email=form.cleaned_data["email"],
+                name=form.cleaned_data["name"],
+                password=form.cleaned_data["password"],
+                language=translation.get_language() or settings.LANGUAGE_CODE,
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            login(request, client.users.get(), backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, _("Welcome! Top up your balance to order a service."))
+            return redirect(request.GET.get("next") or "client_area")
+    return render(request, "registration/register.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    """Logging in brings back the language the client chose."""
+
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        client = form.get_user().clients.order_by("pk").first()
+        if client:
+            translation.activate(client.language)
+            response.set_cookie(settings.LANGUAGE_COOKIE_NAME, client.language)
+            response["Location"] = translation.trans_real.translate_url(response["Location"], client.language)
+        return response
+
+
+@require_POST
+def language_switch(request):
+    """Django's language switch, remembered on the client account of a logged-in user."""
+    response = set_language(request)
+    language = request.POST.get("language")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        Client.objects.filter(users=request.user).update(language=language)
+    return response
+
+
+@login_required
+def client_area(request):
+    client = client_of(request.user)
+    return render(
+        request,
+        "account/dashboard.html",
+        {
+            "client": client,
+            "balance": client_balance(client=client),
+            "services": client_services(client=client).exclude(status=ServiceStatus.DELETED),
+            "entries": client.ledger_entries.all()[:5],
+        },
+    )
+
+
+@login_required
+def balance(request):
+    client = client_of(request.user)
+    gateways = enabled_gateways()
+    form = TopUpForm(request.POST or None, gateways=gateways)
+    if request.method == "POST" and form.is_valid():
+        try:
+            payment, _start = payment_start(
+                client=client, gateway_code=form.cleaned_data["gateway"], amount=form.cleaned_data["amount"], by=request.user
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            return redirect("payment_detail", payment_id=payment.pk)
+    page = Paginator(client.ledger_entries.all(), 50).get_page(request.GET.get("page"))
+    return render(request, "account/balance.html", {"client": client, "balance": client_balance(client=client), "form": form, "page": page})
+
+
+@login_required
+def payment_detail(request, payment_id: int):
+    payment = client_payment(client=client_of(request.user), payment_id=payment_id)
+    instructions = GATEWAYS[payment.gateway].instructions(payment) if payment.status == PaymentStatus.PENDING else ""
+    return render(request, "account/payment.html", {"payment": payment, "instructions": instructions})
+
+
+@login_required
+def orders(request):
+    client = client_of(request.user)
+    return render(request, "account/orders.html", {"services": client_services(client=client), "payments": client.payments.all()[:100]})
+
+
+@login_required
+def service_detail(request, service_id: int):
+    client = client_of(request.user)
+    service = client_service(client=client, service_id=service_id)
+    revealed = time.time() < request.session.get(REVEAL_SESSION_KEY, 0)
+    form = ConfirmPasswordForm(request.POST or None, user=request.user)
+    show_password = False
+    if request.method == "POST" and form.is_valid():
+        request.session[REVEAL_SESSION_KEY] = time.time() + settings.PASSWORD_REVEAL_SECONDS
+        show_password = True
+    elif request.GET.get("show") and revealed:
+        show_password = True
+    return render(
+        request,
+        "account/service.html",
+        {
+            "service": service,
+            "balance": client_balance(client=client),
+            "form": form,
+            "show_password": show_password and bool(service.panel_password),
+            "operations": service.operations.order_by("-pk")[:10],
+            "can": {
+                "pay": service.status == ServiceStatus.ORDERED,
+                "suspend": service.status == ServiceStatus.ACTIVE,
+                "resume": service.status == ServiceStatus.SUSPENDED and service.suspend_reason == "client",
+                "close": service.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED, ServiceStatus.ORDERED),
+            },
+        },
+    )
+
+
+@login_required
+@require_POST
+def service_pay_view(request, service_id: int):
+    service = client_service(client=client_of(request.user), service_id=service_id)
+    try:
+        service_pay(service=service, by=request.user)
+    except InsufficientFunds as error:
+        messages.error(request, error.messages[0])
+        return redirect(f"{reverse('balance')}?amount={error.missing}")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Paid. Your account is being created: this takes a few seconds."))
+    return redirect("service_detail", service_id=service.pk)
+
+
+@login_required
+@require_POST
+def service_action(request, service_id: int):
+    service = client_service(client=client_of(request.user), service_id=service_id)
+    action = request.POST.get("action", "")
+    try:
+        service_client_request(service=service, action=action, user=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("Done: %(action)s is on its way to the panel.") % {"action": PanelAction(action).label})
+    return redirect("service_detail", service_id=service.pk)
+
+
+@csrf_exempt
+@require_POST
+def gateway_callback(request, gateway: str):
+    """A payment gateway's server-to-server notification; its signature, not a cookie, proves it."""
+    try:
+        payment_callback(gateway_code=gateway, body=request.body, headers=request.headers)
+    except ValidationError as error:
+        return HttpResponseBadRequest(" ".join(error.messages))
+    return HttpResponse("OK")
