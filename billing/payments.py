@@ -119,7 +119,9 @@ def payment_start(*, client: Client, gateway_code: str, amount, by=None) -> tupl
     try:
         amount = Decimal(str(amount)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
-        raise ValidationError({"amount": _("Enter an amount such as 500.00.")}) from None
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise ValidationError({"amount": _("Enter an amount such as 500.00.")})
     if not MIN_TOPUP <= amount <= MAX_TOPUP:
         raise ValidationError(
             {"amount": _("Enter an amount from %(min)s to %(max)s.") % {"min": MIN_TOPUP, "max": MAX_TOPUP}},

@@ -8,7 +8,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.choices import SERVICE_TRANSITIONS, LedgerEntryKind, PanelAction, ProductType, ResourceKind, ServiceStatus, SuspendReason
+from billing.choices import (
+    FLAG_RESOURCES,
+    SERVICE_TRANSITIONS,
+    LedgerEntryKind,
+    PanelAction,
+    ProductType,
+    ResourceKind,
+    ServiceStatus,
+    SuspendReason,
+)
 from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.pricing import tariff_quote
 from billing.selectors import client_balance
@@ -189,7 +198,7 @@ def _order_errors(*, client: Client, tariff: TariffPlan, period: int, domain: st
             if module.edition == "lite":
                 errors[kind] = _("Dedicated IP addresses cannot be ordered here: ISPmanager Lite does not hand them out.")
                 continue
-        if resource is None and kind != ResourceKind.DEDICATED_IPV4:
+        if resource is None:
             errors[kind] = _("%(resource)s cannot be ordered with this tariff.") % {"resource": label}
         elif not isinstance(quantity, int) or isinstance(quantity, bool):
             errors[kind] = _("%(resource)s: enter a whole number.") % {"resource": label}
@@ -200,6 +209,8 @@ def _order_errors(*, client: Client, tariff: TariffPlan, period: int, domain: st
             }
         elif quantity < 0:
             errors[kind] = _("%(resource)s: enter a number of zero or more.") % {"resource": label}
+        elif kind in FLAG_RESOURCES and quantity > 1:
+            errors[kind] = _("%(resource)s is on or off: enter 0 or 1.") % {"resource": label}
         elif resource and resource.max_quantity is not None and quantity > resource.max_quantity:
             errors[kind] = _("%(resource)s: at most %(max)d.") % {"resource": label, "max": resource.max_quantity}
     return errors
@@ -291,9 +302,14 @@ def service_pay(*, service: Service, by=None) -> Service:
 def client_register(*, email: str, name: str, password: str, language: str) -> Client:
     """A new client account and its user, who logs in with the email."""
     email = get_user_model().objects.normalize_email(email).lower()
+    taken = ValidationError({"email": _("An account with this email already exists: log in, or reset the password.")})
     if get_user_model().objects.filter(username__iexact=email).exists():
-        raise ValidationError({"email": _("An account with this email already exists: log in, or reset the password.")})
-    user = get_user_model().objects.create_user(username=email, email=email, password=password)
+        raise taken
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create_user(username=email, email=email, password=password)
+    except IntegrityError:
+        raise taken from None  # registered at the same moment by another request
     client = Client.objects.create(name=name, email=email, language=language)
     client.users.add(user)
     return client
@@ -302,10 +318,12 @@ def client_register(*, email: str, name: str, password: str, language: str) -> C
 REQUESTABLE_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.RESUME, PanelAction.CLOSE)
 
 
+@transaction.atomic
 def service_client_request(*, service: Service, action: str, user) -> Service:
     """What a client may do to its own service: suspend it, resume what it suspended, delete it."""
     if action not in REQUESTABLE_BY_CLIENT:
         raise ValidationError(_("This action is not available."), code="action")
+    service = Service.objects.select_for_update().get(pk=service.pk)
     if action == PanelAction.RESUME and service.suspend_reason != SuspendReason.CLIENT:
         raise ValidationError(_("This service was suspended by us: pay the outstanding amount or contact support."), code="not_yours")
     return service_action_request(
