@@ -4,6 +4,8 @@ import re
 from decimal import Decimal
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
 
 from billing.choices import ProductType, ResourceKind
@@ -52,12 +54,17 @@ class RegistrationForm(forms.Form):
     name = forms.CharField(label=_("Name or company"), max_length=200)
     password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
-    def clean_password(self):
-        from django.contrib.auth.password_validation import validate_password
-
-        password = self.cleaned_data["password"]
-        validate_password(password)
-        return password
+    def clean(self):
+        cleaned = super().clean()
+        email, password = cleaned.get("email"), cleaned.get("password")
+        if password:
+            # With the would-be user, so that a password too close to the email is refused too.
+            user = get_user_model()(username=email or "", email=email or "", first_name=cleaned.get("name", ""))
+            try:
+                validate_password(password, user)
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned
 
 
 class OrderForm(forms.Form):
@@ -77,14 +84,18 @@ class OrderForm(forms.Form):
                 tariff.allow_dedicated_ip and tariff.processing_module.edition != "lite"
             ):
                 continue
-            self.fields[resource.kind] = forms.IntegerField(
+            field = forms.IntegerField(
                 label=resource.get_kind_display(),
                 initial=resource.included,
                 min_value=0,
                 help_text=_("%(included)d included; each extra %(price)s %(currency)s a month")
                 % {"included": resource.included, "price": resource.unit_price, "currency": tariff.currency},
-                widget=forms.NumberInput(attrs={"min": resource.included, "max": resource.max_quantity}),
             )
+            # The browser's hint; order_place enforces the same limits.
+            field.widget.attrs["min"] = resource.included
+            if resource.max_quantity is not None:
+                field.widget.attrs["max"] = resource.max_quantity
+            self.fields[resource.kind] = field
 
     @property
     def resource_fields(self):

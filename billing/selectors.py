@@ -13,7 +13,8 @@ _ZERO = Value(Decimal("0"), output_field=_MONEY)
 
 
 def client_balance(*, client: Client) -> Decimal:
-    return client.ledger_entries.aggregate(balance=Coalesce(Sum("amount"), _ZERO))["balance"]
+    # To the cent: SQLite sums decimals without their scale (650, 649.5).
+    return client.ledger_entries.aggregate(balance=Coalesce(Sum("amount"), _ZERO))["balance"].quantize(Decimal("0.01"))
 
 
 def client_list_with_balance() -> QuerySet[Client]:

@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import reverse, translate_url
 from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -100,7 +101,9 @@ def register(request):
         else:
             login(request, client.users.get(), backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, _("Welcome! Top up your balance to order a service."))
-            return redirect(request.GET.get("next") or "client_area")
+            next_url = request.GET.get("next", "")
+            safe = url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+            return redirect(next_url if safe else "client_area")
     return render(request, "registration/register.html", {"form": form})
 
 
@@ -113,9 +116,10 @@ class LoginView(auth_views.LoginView):
         response = super().form_valid(form)
         client = form.get_user().clients.order_by("pk").first()
         if client:
+            # translate_url reads the address in the current language: translate first, then switch.
+            response["Location"] = translate_url(response["Location"], client.language)
             translation.activate(client.language)
             response.set_cookie(settings.LANGUAGE_COOKIE_NAME, client.language)
-            response["Location"] = translation.trans_real.translate_url(response["Location"], client.language)
         return response
 
 
@@ -148,7 +152,8 @@ def client_area(request):
 def balance(request):
     client = client_of(request.user)
     gateways = enabled_gateways()
-    form = TopUpForm(request.POST or None, gateways=gateways)
+    # After "not enough money" the missing amount arrives in the address, ready to pay.
+    form = TopUpForm(request.POST or None, gateways=gateways, initial={"amount": request.GET.get("amount")})
     if request.method == "POST" and form.is_valid():
         try:
             payment, _start = payment_start(

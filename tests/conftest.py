@@ -1,9 +1,19 @@
 import threading
 
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.utils import translation
 
 from tests.factories import StaffUserFactory
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """A request to a /ru/ page leaves Russian active in the thread; every test starts in English."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
