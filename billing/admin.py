@@ -8,7 +8,7 @@ from django.utils.translation import ngettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
 from billing.admin_actions import apply_each
-from billing.choices import LedgerEntryKind, PanelAction, ProductType, ServiceStatus, SuspendReason
+from billing.choices import LedgerEntryKind, PanelAction, ProductType, ResourceKind, ServiceStatus, SuspendReason
 from billing.models import (
     Client,
     LedgerEntry,
@@ -170,7 +170,7 @@ def _panel_action(action, description, done, **options):
 class ServiceOrderForm(forms.ModelForm):
     """Staff place an order for a client: priced like the shop's; resources start at the tariff's included amounts."""
 
-    dedicated_ips = forms.IntegerField(label=_("dedicated IPv4 addresses"), min_value=0, initial=0, required=False)
+    dedicated_ips = forms.IntegerField(label=ResourceKind.DEDICATED_IPV4.label, min_value=0, initial=0, required=False)
 
     class Meta:
         model = Service

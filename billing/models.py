@@ -295,7 +295,7 @@ class Payment(models.Model):
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
     status = models.CharField(_("status"), max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, db_index=True)
     # What the client quotes in a bank transfer, and what a gateway's callback names.
-    reference = models.CharField(_("reference"), max_length=40, unique=True)
+    reference = models.CharField(_("payment reference"), max_length=40, unique=True)
     external_id = models.CharField(_("gateway's id"), max_length=100, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("created by")

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -148,11 +148,13 @@ def payment_confirm(*, payment: Payment, by=None, external_id: str = "") -> Paym
     locked.status, locked.paid_at, locked.confirmed_by = PaymentStatus.PAID, timezone.now(), by
     locked.external_id = external_id or locked.external_id
     locked.save(update_fields=["status", "paid_at", "confirmed_by", "external_id"])
+    with translation.override(locked.client.language):  # the client reads it in its history
+        reference = _("Payment %(reference)s") % {"reference": locked.reference}
     ledger_entry_add(
         client=locked.client,
         kind=LedgerEntryKind.TOPUP,
         amount=locked.amount,
-        reference=_("Payment %(reference)s") % {"reference": locked.reference},
+        reference=reference,
         created_by=by,
         idempotency_key=f"payment-{locked.pk}",
     )

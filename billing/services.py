@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from billing.choices import (
@@ -207,8 +207,6 @@ def _order_errors(*, client: Client, tariff: TariffPlan, period: int, domain: st
                 "resource": label,
                 "included": resource.included,
             }
-        elif quantity < 0:
-            errors[kind] = _("%(resource)s: enter a number of zero or more.") % {"resource": label}
         elif kind in FLAG_RESOURCES and quantity > 1:
             errors[kind] = _("%(resource)s is on or off: enter 0 or 1.") % {"resource": label}
         elif resource and resource.max_quantity is not None and quantity > resource.max_quantity:
@@ -287,11 +285,13 @@ def service_pay(*, service: Service, by=None) -> Service:
         if locked.paid_at:
             return locked
         if locked.first_payment:
+            with translation.override(locked.client.language):  # the client reads it in its history
+                reference = _("Service #%(id)d, first payment") % {"id": locked.pk}
             ledger_entry_add(
                 client=locked.client,
                 kind=LedgerEntryKind.CHARGE,
                 amount=locked.first_payment,
-                reference=_("Service #%(id)d, first payment") % {"id": locked.pk},
+                reference=reference,
                 created_by=by,
                 idempotency_key=f"service-{locked.pk}-first-payment",
             )
@@ -325,7 +325,7 @@ def service_client_request(*, service: Service, action: str, user) -> Service:
         raise ValidationError(_("This action is not available."), code="action")
     service = Service.objects.select_for_update().get(pk=service.pk)
     if action == PanelAction.RESUME and service.suspend_reason != SuspendReason.CLIENT:
-        raise ValidationError(_("This service was suspended by us: pay the outstanding amount or contact support."), code="not_yours")
+        raise ValidationError(_("Only a service you suspended yourself can be resumed here: please contact support."), code="not_yours")
     return service_action_request(
         service=service, action=action, by=user, reason=_("asked by the client"), suspend_reason=SuspendReason.CLIENT
     )

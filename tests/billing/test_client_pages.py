@@ -445,7 +445,7 @@ def test_balance_page_shows_the_balance_and_its_whole_history(logged_in, custome
     assert response.status_code == 200
     assert response.context["balance"] == Decimal("649.50")
     assert [row[1:] for row in Page(response).table()] == [
-        ["What", "Reference", "Amount"],
+        ["What", "Details", "Amount"],
         ["Adjustment", "rounding", "-0.50"],
         ["Charge", "Service #7, first payment", "-350.00"],
         ["Top-up", "bank transfer", "1000.00"],
@@ -661,7 +661,7 @@ def test_client_cannot_resume_a_service_suspended_by_staff(logged_in, active_ser
 
     response = post_action(logged_in, active_service, "resume")
 
-    assert messages_of(response) == ["This service was suspended by us: pay the outstanding amount or contact support."]
+    assert messages_of(response) == ["Only a service you suspended yourself can be resumed here: please contact support."]
     assert not Operation.objects.exists()
     active_service.refresh_from_db()
     assert (active_service.status, active_service.suspend_reason) == (ServiceStatus.SUSPENDED, suspend_reason)

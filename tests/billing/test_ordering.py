@@ -436,7 +436,7 @@ def test_a_client_cannot_resume_a_service_it_did_not_suspend(account, user, reas
     with pytest.raises(ValidationError) as error:
         service_client_request(service=service, action=PanelAction.RESUME, user=user)
 
-    assert error.value.messages == ["This service was suspended by us: pay the outstanding amount or contact support."]
+    assert error.value.messages == ["Only a service you suspended yourself can be resumed here: please contact support."]
     assert not Operation.objects.exists()
     service.refresh_from_db()
     assert (service.status, service.suspend_reason) == (ServiceStatus.SUSPENDED, reason)
