@@ -26,7 +26,6 @@ from tests.factories import (
     TariffPlanFactory,
     TariffPriceFactory,
     TariffResourceFactory,
-    UserFactory,
 )
 
 PASSWORD = "correct-horse-battery"  # what tests.factories.UserFactory sets
@@ -96,25 +95,6 @@ def snapshot():
 
 
 # Fixtures
-
-
-@pytest.fixture
-def user(db):
-    return UserFactory(username="ann@example.com")
-
-
-@pytest.fixture
-def customer(user):
-    customer = ClientFactory(name="Ann's Bakery", email=user.email)
-    customer.users.add(user)
-    return customer
-
-
-@pytest.fixture
-def logged_in(client, user, customer):
-    """A browser logged in as the client's user."""
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

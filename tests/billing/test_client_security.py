@@ -35,24 +35,6 @@ def state():
 
 
 @pytest.fixture
-def user(db):
-    return UserFactory(username="ann@example.com")
-
-
-@pytest.fixture
-def customer(user):
-    customer = ClientFactory(name="Ann's Bakery", email=user.email)
-    customer.users.add(user)
-    return customer
-
-
-@pytest.fixture
-def logged_in(client, user, customer):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def tariff(db):
     """300.00 a month plus a 50.00 setup fee; 10 databases included, up to 50 at 20.00 each."""
     tariff = TariffPlanFactory(name="Start", setup_fee=Decimal("50.00"))
