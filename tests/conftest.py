@@ -62,3 +62,19 @@ def run_at_once(count, work):
     for thread in threads:
         thread.join()
     return outcomes
+
+
+@pytest.fixture
+def ipmanager():
+    """The seed's IPmanager: network 133.31.223.0/24; user billing / secret may take .0-.128 in the alias group.
+
+    The administrator is admin / secret.
+    """
+    from ipam_sync.ipmanager.emulator import IPmanagerEmulator
+    from provisioning.coremanager.emulator import EmulatorServer
+
+    app = IPmanagerEmulator(admins={"admin": "secret"})
+    app.add_network("133.31.223.0/24")
+    app.add_user("billing", "secret", pools=["133.31.223.0-133.31.223.128"], groups=["alias"])
+    with EmulatorServer(app) as server:
+        yield server

@@ -69,6 +69,8 @@ class CoreClient:
             else:
                 message = f"{self._host} does not speak TLS as expected (is the URL http:// rather than https://?): {_reason(error)}"
             raise PermanentError(message, type="tls") from None
+        except requests.exceptions.ChunkedEncodingError as error:
+            raise TransientError(f"the reply from {self._host} was cut off: {_reason(error)}", type="incomplete") from None
         except requests.exceptions.Timeout:
             raise TransientError(f"{self._host} did not answer within {self.timeout[1]:.0f} seconds", type="timeout") from None
         except requests.exceptions.RequestException as error:

@@ -55,6 +55,7 @@ class Faults:
     delay: float = 0.0
     _failures: list = field(default_factory=list)
     _drops: list = field(default_factory=list)
+    _cuts: list = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, count: int = 1, *, func: str | None = None, error_type: str | None = None) -> None:
@@ -67,17 +68,26 @@ class Faults:
         with self._lock:
             self._drops.append(_Rule(count, func))
 
+    def cut_reply_next(self, count: int = 1, *, func: str | None = None) -> None:
+        """The next `count` replies (of `func`, or any) stop halfway, as a connection lost mid-transfer."""
+        with self._lock:
+            self._cuts.append(_Rule(count, func))
+
     def clear(self) -> None:
         with self._lock:
             self.down, self.delay = False, 0.0
             self._failures.clear()
             self._drops.clear()
+            self._cuts.clear()
 
     def take_failure(self, func: str) -> _Rule | None:
         return self._take(self._failures, func)
 
     def take_drop(self, func: str) -> bool:
         return self._take(self._drops, func) is not None
+
+    def take_cut(self, func: str) -> bool:
+        return self._take(self._cuts, func) is not None
 
     def _take(self, rules: list, func: str) -> _Rule | None:
         with self._lock:
@@ -144,6 +154,8 @@ class CoreEmulator:
             return _drop(environ, start_response)
         body, content_type = _render(doc, out)
         start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        if self.faults.take_cut(func):
+            return _half_then_drop(environ, body)
         return [body]
 
     def _dispatch(self, func: str, params: dict, address: str) -> dict:
@@ -212,6 +224,11 @@ def _drop(environ, start_response):
     start_response("200 OK", [("Content-Length", "0")])
     environ["emulator.drop"]()
     return []
+
+
+def _half_then_drop(environ, body: bytes):
+    yield body[: len(body) // 2]
+    environ["emulator.drop"]()
 
 
 def _html(start_response, status: str, body: str):

@@ -1,0 +1,219 @@
+"""An IPmanager 5 that runs in-process: the API of docs/ipmanager-api.md over real HTTP.
+
+Networks, IP groups, users with pools (an address, a range or a subnet), hidden ranges and allowed
+groups, administrators who see every address with its owner. Addresses are kept by their integer
+value, so a /16 with tens of thousands of allocations answers quickly. Run it alone with
+`python -m ipam_sync.ipmanager.emulator --port 1501 --admin admin:secret`.
+"""
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from ipam_sync.ipmanager.client import LEVEL_ADMIN
+from provisioning.coremanager.emulator import Caller, CoreEmulator, PanelFault, elem_list, ok, serve_forever
+
+LEVEL_USER = 16
+
+
+def parse_range(spec: str) -> tuple[int, int]:
+    """ "a.b.c.d", "a.b.c.d-e.f.g.h" or "a.b.c.d/nn" as (first, last) integers."""
+    spec = spec.strip()
+    if "/" in spec:
+        network = ipaddress.ip_network(spec, strict=False)
+        return int(network.network_address), int(network.broadcast_address)
+    first, _, last = spec.partition("-")
+    start = int(ipaddress.ip_address(first.strip()))
+    end = int(ipaddress.ip_address(last.strip())) if last else start
+    if end < start:
+        raise ValueError(f"empty range {spec}")
+    return start, end
+
+
+def _text(first: int, last: int) -> str:
+    return str(ipaddress.ip_address(first)) if first == last else f"{ipaddress.ip_address(first)}-{ipaddress.ip_address(last)}"
+
+
+@dataclass
+class User:
+    password: str
+    pools: list[tuple[int, int]] = field(default_factory=list)
+    hidden: list[tuple[int, int]] = field(default_factory=list)
+    groups: set[str] = field(default_factory=set)
+
+    def may_take(self, ip: int) -> bool:
+        return any(first <= ip <= last for first, last in self.pools + self.hidden)
+
+
+class IPmanagerEmulator(CoreEmulator):
+    path = "/ipmgr"
+
+    def __init__(self, *, admins: dict | None = None, iptypes=("alias", "public")):
+        super().__init__()
+        for name, password in (admins or {"admin": "secret"}).items():
+            self.accounts[name] = (password, LEVEL_ADMIN)
+        self.networks: list[tuple[int, int]] = []
+        self.iptypes: set[str] = set(iptypes)
+        self.users: dict[str, User] = {}
+        self.allocated: dict[int, dict] = {}  # integer address -> ip, iptype, domain, note, owner
+
+    @property
+    def functions(self):
+        return {
+            "whoami": self.whoami,
+            "ip": self.ip_list,
+            "ip.edit": self.ip_edit,
+            "ip.delete": self.ip_delete,
+            "iptype": self.iptype_list,
+            "ippool": self.pool_list,
+        }
+
+    # Setup for tests, the demo and the benchmark.
+
+    def add_network(self, cidr: str) -> None:
+        self.networks.append(parse_range(cidr))
+
+    def add_user(self, name: str, password: str, *, pools=(), hidden=(), groups=()) -> None:
+        """A user with "User" permissions; no pools and no groups makes the "dummy" user."""
+        self.users[name] = User(password, [parse_range(p) for p in pools], [parse_range(h) for h in hidden], set(groups))
+
+    def take(self, ip: str, *, owner: str, iptype: str = "alias", domain: str = "", note: str = "") -> None:
+        """Mark an address allocated directly (as by hand in the panel)."""
+        self.allocated[int(ipaddress.ip_address(ip))] = {"ip": ip, "iptype": iptype, "domain": domain, "note": note, "owner": owner}
+
+    def owned_by(self, owner: str) -> list[str]:
+        return [entry["ip"] for entry in self.allocated.values() if entry["owner"] == owner]
+
+    def authenticate(self, name, password):
+        user = self.users.get(name)
+        if user and user.password == password:
+            return Caller(name, LEVEL_USER)
+        return super().authenticate(name, password)
+
+    def caller_named(self, name):
+        return Caller(name, LEVEL_USER) if name in self.users else super().caller_named(name)
+
+    # Functions.
+
+    def whoami(self, caller, params):
+        return {"user": {"$name": caller.name, "$level": str(caller.level)}}
+
+    def ip_list(self, caller, params):
+        admin = caller.level >= LEVEL_ADMIN
+        rows = []
+        for entry in self.allocated.values():
+            if admin or entry["owner"] == caller.name:
+                row = {key: entry[key] for key in ("ip", "iptype", "domain", "note")}
+                if admin:
+                    row["owner"] = entry["owner"]
+                rows.append(row)
+        return elem_list(rows)
+
+    def ip_edit(self, caller, params):
+        if "elid" in params:
+            entry = self._visible(caller, params["elid"])
+            if not params.get("sok"):
+                return {key: {"$": value} for key, value in entry.items() if key != "owner" or caller.level >= LEVEL_ADMIN}
+            for key in ("domain", "note"):
+                if key in params:
+                    entry[key] = params[key]
+            return ok(id=entry["ip"])
+        if not params.get("sok"):
+            raise PanelFault("value", "elid", "Select an address")
+        return self._allocate(caller, params)
+
+    def ip_delete(self, caller, params):
+        names = [name.strip() for name in params.get("elid", "").split(",") if name.strip()]
+        if not names:
+            raise PanelFault("value", "elid", "Select an address")
+        entries = [self._visible(caller, name, missing="missed") for name in names]
+        for entry in entries:
+            del self.allocated[int(ipaddress.ip_address(entry["ip"]))]
+        return ok()
+
+    def iptype_list(self, caller, params):
+        groups = self.iptypes if caller.level >= LEVEL_ADMIN else self.users[caller.name].groups & self.iptypes
+        return elem_list([{"name": name} for name in sorted(groups)])
+
+    def pool_list(self, caller, params):
+        if caller.level >= LEVEL_ADMIN:
+            ranges = [(first, last, False) for first, last in self.networks]
+        else:
+            user = self.users[caller.name]
+            ranges = [(first, last, False) for first, last in user.pools] + [(first, last, True) for first, last in user.hidden]
+        return elem_list(
+            [{"range": _text(first, last), "size": last - first + 1, "hidden": "on" if hidden else "off"} for first, last, hidden in ranges]
+        )
+
+    # Helpers.
+
+    def _visible(self, caller: Caller, ip: str, missing: str = "value") -> dict:
+        try:
+            entry = self.allocated.get(int(ipaddress.ip_address(ip)))
+        except ValueError:
+            raise PanelFault("value", "elid", f"'{ip}' is not an IP address") from None
+        if entry is None or (caller.level < LEVEL_ADMIN and entry["owner"] != caller.name):
+            raise PanelFault(missing, "ip" if missing == "missed" else "elid", f"Address {ip} not found")
+        return entry
+
+    def _allocate(self, caller: Caller, params: dict) -> dict:
+        if params.get("family", "ipv4") != "ipv4":
+            raise PanelFault("value", "family", "Only IPv4 networks are configured")
+        iptype = params.get("iptype", "")
+        if iptype not in self.iptypes:
+            raise PanelFault("value", "iptype", f"Unknown IP group '{iptype}'")
+        admin = caller.level >= LEVEL_ADMIN
+        user = None if admin else self.users[caller.name]
+        if user is not None and iptype not in user.groups:
+            raise PanelFault("access", "iptype", f"The IP group '{iptype}' is not allowed for {caller.name}")
+        if params.get("ip"):
+            ip = self._requested(params["ip"], user)
+        else:
+            ip = self._next_free(self.networks if admin else user.pools)
+        owner = (params.get("owner") or caller.name) if admin else caller.name
+        address = str(ipaddress.ip_address(ip))
+        self.allocated[ip] = {
+            "ip": address,
+            "iptype": iptype,
+            "domain": params.get("domain", ""),
+            "note": params.get("note", ""),
+            "owner": owner,
+        }
+        return ok(id=address)
+
+    def _requested(self, text: str, user: User | None) -> int:
+        try:
+            ip = int(ipaddress.IPv4Address(text))
+        except ValueError:
+            raise PanelFault("value", "ip", f"'{text}' is not an IPv4 address") from None
+        if not any(first <= ip <= last for first, last in self.networks):
+            raise PanelFault("value", "ip", f"{text} is in no network")
+        if user is not None and not user.may_take(ip):
+            raise PanelFault("access", "ip", f"{text} is outside your pool")
+        if ip in self.allocated:
+            raise PanelFault("exists", "ip", f"{text} is already allocated")
+        return ip
+
+    def _next_free(self, ranges: list[tuple[int, int]]) -> int:
+        for first, last in ranges:
+            if not any(a <= first and last <= b for a, b in self.networks):
+                continue
+            for ip in range(first, last + 1):
+                if ip not in self.allocated:
+                    return ip
+        raise PanelFault("limit", "ip", "There are no free addresses in your pool")
+
+
+def main():
+    def build(args):
+        admins = dict(admin.split(":", 1) for admin in args.admin) or None
+        emulator = IPmanagerEmulator(admins=admins)
+        # The seed's example: the provider's /24, of which billing's user may take .0-.128.
+        emulator.add_network("133.31.223.0/24")
+        emulator.add_user("billing", "billing-demo", pools=["133.31.223.0-133.31.223.128"], groups=["alias"])
+        return emulator
+
+    serve_forever(build, "IPmanager 5 emulator", 1501)
+
+
+if __name__ == "__main__":
+    main()
