@@ -148,6 +148,12 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Hosting billing API", "VERSION": "1.0.0"}
 
+# IPmanager: the note on every address billing takes starts with this name ("billing service #117"),
+# which is how sync_ips tells billing's addresses from ones allocated by hand; and how many
+# addresses one sync_ips run may release before it refuses (override with --max-release/--force).
+IPAM_NOTE_PREFIX = env.str("IPAM_NOTE_PREFIX", default="billing")
+SYNC_IPS_MAX_RELEASE = env.int("SYNC_IPS_MAX_RELEASE", default=50)
+
 # Payment methods clients may top up with: "manual" (bank transfer, confirmed by staff) and
 # "test" (pays at once: demos only). Callbacks of gateways are signed with PAYMENT_CALLBACK_SECRET.
 PAYMENT_GATEWAYS = env.list("PAYMENT_GATEWAYS", default=["manual", "test"] if DEBUG else ["manual"])
@@ -171,6 +177,7 @@ PASSWORD_REVEAL_SECONDS = 300
 # Scheduled commands, installed into the system crontab by `manage.py crontab add`.
 CRONJOBS = [
     ("*/5 * * * *", "django.core.management.call_command", ["recover_operations"]),
+    ("15 3 * * *", "django.core.management.call_command", ["sync_ips"]),
 ]
 
 LOGGING = {

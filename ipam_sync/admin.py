@@ -1,12 +1,18 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing.forms import NameListField, WriteOnlySecretsForm
-from ipam_sync.models import IPAssignment, IPmanagerIntegration
+from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
+from ipam_sync.services import integration_check_connection
 
 
 class IPmanagerIntegrationForm(WriteOnlySecretsForm):
+    """Saving checks the connection, as for processing modules."""
+
     secret_fields = ("password", "admin_password")
     ignored_ip_types = NameListField(
         label=_("IP types to ignore"),
@@ -25,21 +31,68 @@ class IPmanagerIntegrationForm(WriteOnlySecretsForm):
             cleaned["admin_password"] = ""
         return cleaned
 
+    def _post_clean(self):
+        super()._post_clean()
+        self.check_result = None
+        if not self.errors:
+            self.check_result = integration_check_connection(integration=self.instance, save=False)
+            if self.check_result.blocking:
+                self.add_error(None, _("Connection check failed: %(message)s") % {"message": self.check_result.message})
+
+
+def _report_check(modeladmin, request, integration, result):
+    modeladmin.message_user(request, f"{integration}: {result.message}", messages.SUCCESS if result.ok else messages.ERROR)
+
 
 @admin.register(IPmanagerIntegration)
 class IPmanagerIntegrationAdmin(SimpleHistoryAdmin):
     form = IPmanagerIntegrationForm
-    list_display = ["name", "url", "username", "ignore_ip_types", "check_ok", "checked_at"]
+    list_display = ["name", "url", "username", "ignore_ip_types", "check_ok", "check_message", "last_sync"]
     search_fields = ["name", "url"]
     readonly_fields = ["checked_at", "check_ok", "check_message"]
+    actions = ["check_connection"]
     fieldsets = [
-        (_("Connection"), {"fields": ["name", "url", "username", "password"]}),
+        (_("Connection"), {"fields": ["name", "url", "username", "password", "verify_tls", "ca_certificate"]}),
         (
             _("Synchronization of IP addresses"),
             {"fields": ["admin_username", "admin_password", "ignore_ip_types", "ignored_ip_types"]},
         ),
         (_("Connection check"), {"fields": ["checked_at", "check_ok", "check_message"]}),
     ]
+
+    def get_queryset(self, request):
+        last = SyncRun.objects.filter(integration=OuterRef("pk")).order_by("-started_at", "-pk")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                last_sync_status=Subquery(last.values("status")[:1]),
+                last_sync_at=Subquery(last.values("started_at")[:1]),
+                last_sync_message=Subquery(last.values("message")[:1]),
+            )
+        )
+
+    @admin.display(description=_("last sync"))
+    def last_sync(self, obj):
+        if not obj.last_sync_status:
+            return "—"
+        url = reverse("admin:ipam_sync_syncrun_changelist") + f"?integration__id__exact={obj.pk}"
+        label = SyncRun.Status(obj.last_sync_status).label
+        return format_html('<a href="{}">{} {:%Y-%m-%d %H:%M}</a><br>{}', url, label, obj.last_sync_at, obj.last_sync_message)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Saving calls the panel (the connection check): no database transaction held open meanwhile.
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.check_result:
+            _report_check(self, request, obj, form.check_result)
+
+    @admin.action(description=_("Check connection"))
+    def check_connection(self, request, queryset):
+        for integration in queryset:
+            _report_check(self, request, integration, integration_check_connection(integration=integration))
 
 
 @admin.register(IPAssignment)
@@ -49,3 +102,50 @@ class IPAssignmentAdmin(admin.ModelAdmin):
     list_select_related = ["service__tariff", "integration"]
     search_fields = ["address", "service__domain", "service__panel_username"]
     raw_id_fields = ["service"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record of what happened: looked at, never edited."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "integration",
+        "status",
+        "dry_run",
+        "as_administrator",
+        "listed",
+        "released",
+        "allocated",
+        "skipped",
+        "failed",
+        "changes_link",
+        "message",
+    ]
+    list_filter = ["status", "dry_run", "integration"]
+    list_select_related = ["integration"]
+    date_hierarchy = "started_at"
+
+    @admin.display(description=_("changes"))
+    def changes_link(self, obj):
+        url = reverse("admin:ipam_sync_syncchange_changelist") + f"?run__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("changes"))
+
+
+@admin.register(SyncChange)
+class SyncChangeAdmin(ReadOnlyAdmin):
+    list_display = ["address", "action", "result", "reason", "run"]
+    list_filter = ["action", "result", "run__integration"]
+    list_select_related = ["run__integration"]
+    search_fields = ["address", "reason"]

@@ -26,6 +26,10 @@ class IPmanagerIntegration(models.Model):
         help_text=_("An IPmanager account with User permissions: billing gets and returns IP addresses with it."),
     )
     password = EncryptedCharField(_("Password"), max_length=200)
+    verify_tls = models.BooleanField(_("verify TLS certificate"), default=True)
+    ca_certificate = models.TextField(
+        _("trusted CA certificate"), blank=True, help_text=_("PEM text of the CA that signed the panel's certificate.")
+    )
     admin_username = models.CharField(
         _("Administrator login"),
         max_length=100,
@@ -58,6 +62,8 @@ class IPmanagerIntegration(models.Model):
         return self.name
 
     def clean(self):
+        if self.ca_certificate and "-----BEGIN CERTIFICATE-----" not in self.ca_certificate:
+            raise ValidationError({"ca_certificate": _("Paste the certificate in PEM form (-----BEGIN CERTIFICATE----- ...).")})
         if self.ignore_ip_types and not self.ignored_ip_types:
             raise ValidationError({"ignored_ip_types": _("List the IP types to ignore, or uncheck the box.")})
         if self.admin_username and not self.admin_password:
@@ -88,3 +94,66 @@ class IPAssignment(models.Model):
 
     def __str__(self):
         return self.address
+
+
+class SyncRun(models.Model):
+    """One reconciliation of an integration's addresses between IPmanager and billing."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        REFUSED = "refused", _("Refused")
+
+    integration = models.ForeignKey(IPmanagerIntegration, on_delete=models.CASCADE, related_name="sync_runs", verbose_name=_("integration"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    as_administrator = models.BooleanField(_("with administrator credentials"), default=False)
+    listed = models.PositiveIntegerField(_("addresses in IPmanager"), default=0)
+    released = models.PositiveIntegerField(_("released"), default=0)
+    allocated = models.PositiveIntegerField(_("marked allocated"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    message = models.TextField(_("message"), blank=True)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            # Two runs at once for one integration would both apply the same changes.
+            models.UniqueConstraint(fields=["integration"], condition=Q(status="running"), name="syncrun_one_running_per_integration"),
+        ]
+
+    def __str__(self):
+        return f"{self.integration} {self.started_at:%Y-%m-%d %H:%M} {self.get_status_display()}"
+
+
+class SyncChange(models.Model):
+    """One address a sync run released, marked allocated, skipped, or only planned to."""
+
+    class Action(models.TextChoices):
+        RELEASE = "release", _("Release in IPmanager")
+        ALLOCATE = "allocate", _("Mark allocated in IPmanager")
+
+    class Result(models.TextChoices):
+        PLANNED = "planned", _("Planned (not applied)")
+        DONE = "done", _("Done")
+        SKIPPED = "skipped", _("Skipped")
+        FAILED = "failed", _("Failed")
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="changes", verbose_name=_("run"))
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    address = models.GenericIPAddressField(_("address"))
+    result = models.CharField(_("result"), max_length=16, choices=Result.choices)
+    reason = models.CharField(_("why"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("sync change")
+        verbose_name_plural = _("sync changes")
+        ordering = ["run", "pk"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.address}: {self.get_result_display()}"

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from billing.choices import PanelAction, ServiceStatus
 from billing.models import Service
 from billing.services import service_status_change
+from ipam_sync.services import service_ips_allocate, service_ips_release, wanted_ips
 from provisioning.choices import PENDING_OPERATION_STATUSES, OperationStatus
 from provisioning.errors import PermanentError, ProvisioningError, TransientError
 from provisioning.models import Operation, ProcessingModule
@@ -81,7 +82,11 @@ def operation_run(*, operation_id: int) -> Operation | None:
     )
     if not claimed:
         return None
-    operation = Operation.objects.select_related("service__tariff__processing_module", "service__ordered_by").get(pk=operation_id)
+    operation = (
+        Operation.objects.select_related("service__tariff__processing_module__ipmanager", "service__ordered_by")
+        .prefetch_related("service__resources")
+        .get(pk=operation_id)
+    )
     try:
         outcome = _perform(operation)
     except ProvisioningError as error:
@@ -92,14 +97,28 @@ def operation_run(*, operation_id: int) -> Operation | None:
     return _succeeded(operation, outcome)
 
 
+def _open(backend, service: Service, password: str) -> str:
+    # Addresses first: when IPmanager cannot give them, no account has been made in the panel.
+    addresses = service_ips_allocate(service=service) if wanted_ips(service) else []
+    login = backend.open(service, password=password)
+    if addresses:
+        backend.assign_ips(service, login=login, addresses=addresses)
+    return login
+
+
+def _close(backend, service: Service) -> None:
+    backend.close(service)
+    service_ips_release(service=service)
+
+
 def _perform(operation: Operation):
     service = operation.service
     backend = backend_for(service.tariff.processing_module)
     actions = {
-        PanelAction.OPEN: lambda: backend.open(service, password=operation.secret),
+        PanelAction.OPEN: lambda: _open(backend, service, operation.secret),
         PanelAction.SUSPEND: lambda: backend.suspend(service),
         PanelAction.RESUME: lambda: backend.resume(service),
-        PanelAction.CLOSE: lambda: backend.close(service),
+        PanelAction.CLOSE: lambda: _close(backend, service),
         PanelAction.SET_LIMITS: lambda: backend.set_limits(service),
         PanelAction.CHANGE_PASSWORD: lambda: backend.change_password(service, password=operation.secret),
         PanelAction.SYNC: lambda: backend.sync(service),

@@ -59,9 +59,14 @@ class IPmanagerClient(CoreClient):
                 return None
             raise
 
-    def allocate(self, *, iptype: str, domain: str, note: str, ip: str | None = None, family: str = "ipv4") -> str:
-        """Take the next free address of `iptype` (or the given `ip`); returns the address."""
-        doc = self.call("ip.edit", sok="ok", family=family, iptype=iptype, domain=domain, note=note, ip=ip)
+    def allocate(
+        self, *, iptype: str, domain: str, note: str, ip: str | None = None, owner: str | None = None, family: str = "ipv4"
+    ) -> str:
+        """Take the next free address of `iptype` (or the given `ip`); returns the address.
+
+        An administrator may allocate on behalf of a user (`owner`, assumed field).
+        """
+        doc = self.call("ip.edit", sok="ok", family=family, iptype=iptype, domain=domain, note=note, ip=ip, owner=owner)
         return text(doc.get("id")) or (ip or "")
 
     def release(self, *ips: str) -> None:

@@ -4,8 +4,11 @@ POST form-encoded, `authinfo=LOGIN:PASSWORD`, `out=json`, the reply's `doc`, err
 exceptions. Nothing about billing lives here.
 """
 
+import hashlib
 import logging
 import ssl
+import tempfile
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -38,6 +41,17 @@ def elems(doc: dict) -> list[dict]:
 def fields(doc: dict) -> dict:
     """The fields of a form reply (`user.edit&elid=...`) as plain strings."""
     return {key: text(value) for key, value in doc.items() if not key.startswith("$") and key not in {"tparams", "metadata"}}
+
+
+def tls_verify(verify_tls: bool, ca_certificate: str = "") -> bool | str:
+    """requests' `verify` for a panel: on, off, or the path of a file holding its trusted CA."""
+    if not verify_tls or not ca_certificate:
+        return verify_tls
+    path = Path(tempfile.gettempdir()) / "billing-ca" / f"{hashlib.sha256(ca_certificate.encode()).hexdigest()}.pem"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(ca_certificate)
+    return str(path)
 
 
 class CoreClient:

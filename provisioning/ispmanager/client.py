@@ -79,6 +79,10 @@ class ISPmanagerClient(CoreClient):
             raise
         return True
 
+    def ip_assign(self, address: str, owner: str) -> None:
+        """Give a dedicated address to a user (Business; assumed: `ipaddr.edit`, `iprole=assigned`)."""
+        self.call("ipaddr.edit", sok="ok", name=address, iprole="assigned", owner=owner)
+
     def preset(self, name: str) -> dict | None:
         """A template's fields, or None when there is no such template."""
         try:

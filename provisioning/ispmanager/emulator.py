@@ -32,6 +32,7 @@ class ISPmanagerEmulator(CoreEmulator):
         self.users: dict[str, dict] = {}
         self.presets: dict[str, dict] = {}
         self.ftp_users: dict[str, dict] = {}
+        self.ip_addresses: dict[str, dict] = {}  # address -> owner, iprole
 
     @property
     def functions(self):
@@ -53,6 +54,9 @@ class ISPmanagerEmulator(CoreEmulator):
             "ftp.user.resume": self.ftp_user_resume,
             "ftp.user.delete": self.ftp_user_delete,
             "session.newkey": self.session_newkey,
+            "ipaddr": self.ipaddr_list,
+            "ipaddr.edit": self.ipaddr_edit,
+            "ipaddr.delete": self.ipaddr_delete,
         }
 
     # Panel users are callers too (level 16), with their own password.
@@ -155,6 +159,8 @@ class ISPmanagerEmulator(CoreEmulator):
             del self.users[user["name"]]
             for ftp_name in [name for name, ftp in self.ftp_users.items() if ftp["owner"] == user["name"]]:
                 del self.ftp_users[ftp_name]
+            for address in [address for address, ip in self.ip_addresses.items() if ip["owner"] == user["name"]]:
+                del self.ip_addresses[address]
         return ok()
 
     def usrparam(self, caller, params):
@@ -254,6 +260,32 @@ class ISPmanagerEmulator(CoreEmulator):
         if len(key) < 16:
             raise PanelFault("value", "key", "The key must be at least 16 characters long")
         self.login_keys[key] = name
+        return ok()
+
+    def ipaddr_list(self, caller, params):
+        self._need(caller, LEVEL_ADMIN)
+        return elem_list([{"name": address} | ip for address, ip in self.ip_addresses.items()])
+
+    def ipaddr_edit(self, caller, params):
+        """Assign an address to a user (`name`, `iprole=assigned`, `owner`); assumed form."""
+        self._need(caller, LEVEL_ADMIN)
+        if self.edition == "lite":
+            raise PanelFault("access", "ipaddr", "ISPmanager Lite does not assign IP addresses to users")
+        address, owner = params.get("name", ""), params.get("owner", "")
+        if owner not in self.users:
+            raise PanelFault("value", "owner", f"User '{owner}' not found")
+        current = self.ip_addresses.get(address)
+        if current and current["owner"] != owner:
+            raise PanelFault("exists", "ipaddr", f"{address} is assigned to {current['owner']}")
+        self.ip_addresses[address] = {"owner": owner, "iprole": params.get("iprole", "assigned")}
+        return ok(id=address)
+
+    def ipaddr_delete(self, caller, params):
+        self._need(caller, LEVEL_ADMIN)
+        address = params.get("elid", "")
+        if address not in self.ip_addresses:
+            raise PanelFault("value", "elid", f"Address {address} not found")
+        del self.ip_addresses[address]
         return ok()
 
     # Helpers.

@@ -39,6 +39,10 @@ class ModuleBackend(ABC):
         """Create the service's account (or adopt the one an earlier attempt created); return its login."""
 
     @abstractmethod
+    def assign_ips(self, service, *, login: str, addresses: list[str]) -> None:
+        """Give the account its dedicated addresses (already allocated from IPmanager)."""
+
+    @abstractmethod
     def suspend(self, service) -> None: ...
 
     @abstractmethod

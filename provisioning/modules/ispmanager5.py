@@ -1,13 +1,10 @@
 """The "ISPmanager 5" processing module: accounts are ISPmanager users made from a template."""
 
-import hashlib
-import tempfile
-from pathlib import Path
-
 from django.conf import settings
 
 from billing.choices import FLAG_RESOURCES, PANEL_LIMITS, ProductType
 from billing.username_template import MAX_LOGIN_LENGTH, expand_username_template
+from provisioning.coremanager.client import tls_verify
 from provisioning.errors import PermanentError, ProvisioningError
 from provisioning.ispmanager.client import ISPmanagerClient, level_name, limits_of
 from provisioning.modules.base import CheckResult, ModuleBackend, PanelAccount
@@ -41,21 +38,15 @@ def login_candidates(login: str):
         yield login[: MAX_LOGIN_LENGTH - len(suffix)] + suffix
 
 
-def _ca_bundle(pem: str) -> str:
-    """requests wants a file: keep each trusted CA in one, named by its content."""
-    path = Path(tempfile.gettempdir()) / "billing-ca" / f"{hashlib.sha256(pem.encode()).hexdigest()}.pem"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(pem)
-    return str(path)
-
-
 class ISPmanager5Backend(ModuleBackend):
     def __init__(self, module, *, timeout: tuple[float, float] | None = None):
         super().__init__(module)
-        verify = _ca_bundle(module.ca_certificate) if module.verify_tls and module.ca_certificate else module.verify_tls
         self.client = ISPmanagerClient(
-            module.url, module.username, module.password, verify=verify, timeout=timeout or settings.PANEL_TIMEOUT
+            module.url,
+            module.username,
+            module.password,
+            verify=tls_verify(module.verify_tls, module.ca_certificate),
+            timeout=timeout or settings.PANEL_TIMEOUT,
         )
 
     def check_connection(self) -> CheckResult:
@@ -109,6 +100,10 @@ class ISPmanager5Backend(ModuleBackend):
                 raise
             return candidate
         raise PermanentError(f"{login} and its numbered variants up to {MAX_LOGIN_SUFFIX} are all taken in the panel", type="exists")
+
+    def assign_ips(self, service, *, login: str, addresses: list[str]) -> None:
+        for address in addresses:
+            self.client.ip_assign(address, login)
 
     def suspend(self, service) -> None:
         self.client.user_suspend(service.panel_username)

@@ -1,0 +1,158 @@
+"""Dedicated IPs of services: taken from IPmanager on open, given back on delete, and the check.
+
+Every address billing takes carries a note naming this billing and the service, so a retry after a
+lost reply adopts the address instead of taking a second one, and sync_ips can tell billing's
+addresses from ones allocated by hand.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.choices import ResourceKind
+from billing.models import Service
+from ipam_sync.ipmanager.client import DEFAULT_IP_TYPE, LEVEL_ADMIN, IPmanagerClient
+from ipam_sync.models import IPAssignment, IPmanagerIntegration
+from provisioning.coremanager.client import tls_verify
+from provisioning.errors import PermanentError, ProvisioningError
+
+
+def note_for(service_id: int) -> str:
+    """e.g. "billing service #117": who took the address and for what."""
+    return f"{settings.IPAM_NOTE_PREFIX} service #{service_id}"
+
+
+def is_ours(note: str) -> bool:
+    return note.startswith(f"{settings.IPAM_NOTE_PREFIX} service #")
+
+
+def ipmanager_client(integration: IPmanagerIntegration, *, administrator: bool = False, timeout=None) -> IPmanagerClient:
+    username, password = (
+        (integration.admin_username, integration.admin_password) if administrator else (integration.username, integration.password)
+    )
+    return IPmanagerClient(
+        integration.url,
+        username,
+        password or "",
+        verify=tls_verify(integration.verify_tls, integration.ca_certificate),
+        timeout=timeout or settings.PANEL_TIMEOUT,
+    )
+
+
+def wanted_ips(service: Service) -> int:
+    return next((r.quantity for r in service.resources.all() if r.kind == ResourceKind.DEDICATED_IPV4), 0)
+
+
+def _record(service: Service, integration: IPmanagerIntegration, address: str) -> None:
+    try:
+        with transaction.atomic():
+            IPAssignment.objects.get_or_create(
+                integration=integration, service=service, address=address, released_at__isnull=True, defaults={"ip_type": DEFAULT_IP_TYPE}
+            )
+    except IntegrityError:
+        holder = IPAssignment.objects.filter(address=address, released_at__isnull=True).values_list("service_id", flat=True).first()
+        raise PermanentError(
+            f"IPmanager handed out {address}, which billing still has on service #{holder}: run sync_ips, then retry", type="exists"
+        ) from None
+
+
+def service_ips_allocate(*, service: Service) -> list[str]:
+    """Make the service hold its ordered dedicated IPs; returns its addresses.
+
+    Addresses an earlier attempt took (found by their note) are adopted; when IPmanager cannot give
+    them all, what this attempt took is given back, so nothing is left half done.
+    """
+    wanted = wanted_ips(service)
+    held = list(IPAssignment.objects.filter(service=service, released_at__isnull=True).values_list("address", flat=True))
+    if len(held) >= wanted:
+        return held
+    integration = service.tariff.processing_module.ipmanager
+    if integration is None:
+        raise PermanentError(f"the processing module {service.tariff.processing_module} has no IPmanager integration", type="config")
+    client = ipmanager_client(integration)
+    note = note_for(service.pk)
+    for address in client.addresses():
+        if address.note == note and address.ip not in held and len(held) < wanted:
+            _record(service, integration, address.ip)
+            held.append(address.ip)
+    taken = []
+    try:
+        while len(held) < wanted:
+            address = client.allocate(iptype=DEFAULT_IP_TYPE, domain=service.domain, note=note)
+            taken.append(address)
+            _record(service, integration, address)
+            held.append(address)
+    except PermanentError:
+        if taken:
+            client.release(*taken)
+            IPAssignment.objects.filter(service=service, address__in=taken).update(released_at=timezone.now())
+        raise
+    return held
+
+
+def service_ips_release(*, service: Service) -> None:
+    """Give the service's addresses back to IPmanager; one already free counts as given back."""
+    for assignment in IPAssignment.objects.filter(service=service, released_at__isnull=True).select_related("integration"):
+        try:
+            ipmanager_client(assignment.integration).release(assignment.address)
+        except PermanentError as error:
+            if error.type != "missed":
+                raise
+        assignment.released_at = timezone.now()
+        assignment.save(update_fields=["released_at"])
+
+
+@dataclass
+class IntegrationCheck:
+    ok: bool
+    message: str
+    blocking: bool = False
+    warning: bool = False
+
+
+def integration_check_connection(*, integration: IPmanagerIntegration, save: bool = True) -> IntegrationCheck:
+    """Log in as the user (and the administrator, when given) and say what the user may take."""
+    result = _check(integration)
+    integration.check_ok, integration.check_message, integration.checked_at = result.ok, result.message, timezone.now()
+    if save:
+        integration.save(update_fields=["check_ok", "check_message", "checked_at"])
+    return result
+
+
+def _check(integration: IPmanagerIntegration) -> IntegrationCheck:
+    client = ipmanager_client(integration, timeout=settings.PANEL_CHECK_TIMEOUT)
+    try:
+        name, _level = client.whoami()
+    except ProvisioningError as error:
+        return IntegrationCheck(ok=False, message=error.message, blocking=error.type not in ("connection", "timeout", "http"))
+    try:
+        pools, groups = client.pools(), client.iptypes()
+    except PermanentError as error:
+        if error.type != "missed":
+            return IntegrationCheck(ok=False, message=error.message, blocking=True)
+        # The panel has no address pools: a "dummy" integration through ISPmanager Business.
+        return IntegrationCheck(
+            ok=True,
+            message=f"Logged in as {name}. This panel hands out no addresses: a dummy integration, fine when dedicated IPs are not sold.",
+        )
+    except ProvisioningError as error:
+        return IntegrationCheck(ok=False, message=error.message)
+    usable = sum(pool.size for pool in pools if not pool.hidden)
+    if not usable or not groups:
+        message = f"User {name} has no IP access: a valid dummy integration, fine when dedicated IPs are not sold."
+    else:
+        ranges = ", ".join(pool.range for pool in pools if not pool.hidden)
+        message = f"User {name} may take {usable} addresses ({ranges}) in the groups: {', '.join(groups)}."
+        if DEFAULT_IP_TYPE not in groups:
+            message += f" Shared hosting uses the '{DEFAULT_IP_TYPE}' group, which this user may not take."
+    if integration.admin_username:
+        try:
+            admin_name, admin_level = ipmanager_client(integration, administrator=True, timeout=settings.PANEL_CHECK_TIMEOUT).whoami()
+        except ProvisioningError as error:
+            return IntegrationCheck(ok=False, message=f"{message} Administrator login: {error.message}", blocking=error.type == "auth")
+        if admin_level < LEVEL_ADMIN:
+            return IntegrationCheck(ok=False, message=f"{message} {admin_name} is not an IPmanager administrator.", blocking=True)
+        message += f" Synchronization runs as administrator {admin_name}."
+    return IntegrationCheck(ok=True, message=message)

@@ -1,0 +1,193 @@
+"""Reconcile address statuses between IPmanager and billing (`manage.py sync_ips`).
+
+- used in IPmanager but held by no live service in billing -> release it in IPmanager;
+- held by a live service in billing but free in IPmanager -> mark it allocated in IPmanager.
+
+Safety: the IPmanager list is read whole or the run stops before any change; a dry run only plans;
+releases above a cap are refused unless forced; an address whose note is not billing's is released
+only with administrator credentials and `release_foreign`. Every run and change is recorded.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ipam_sync.ipmanager.client import Address
+from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
+from ipam_sync.services import ipmanager_client, is_ours, note_for
+from provisioning.errors import PermanentError, ProvisioningError
+
+RELEASE_BATCH = 100
+# A run still "running" after this long died with its process; it no longer blocks the next one.
+STALE_AFTER = timedelta(hours=2)
+Action, Result = SyncChange.Action, SyncChange.Result
+
+
+class SyncBusy(Exception):
+    """Another run of the same integration is under way."""
+
+
+@dataclass
+class Plan:
+    release: list[Address] = field(default_factory=list)
+    allocate: list[tuple[str, str, str, str]] = field(default_factory=list)  # address, type, domain, note
+    skipped: list[SyncChange] = field(default_factory=list)
+
+
+def sync_ips_run(
+    *,
+    integration: IPmanagerIntegration,
+    dry_run: bool = False,
+    max_release: int,
+    force: bool = False,
+    release_foreign: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncRun:
+    run = _start(integration, dry_run=dry_run)
+    try:
+        return _run(run, max_release=max_release, force=force, release_foreign=release_foreign, progress=progress)
+    except Exception as error:
+        _finish(run, SyncRun.Status.FAILED, f"Stopped by an unexpected error: {error!r}")
+        raise
+
+
+def _start(integration: IPmanagerIntegration, *, dry_run: bool) -> SyncRun:
+    SyncRun.objects.filter(integration=integration, status=SyncRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER).update(
+        status=SyncRun.Status.FAILED, finished_at=timezone.now(), message="The process running it stopped."
+    )
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(integration=integration, dry_run=dry_run, as_administrator=bool(integration.admin_username))
+    except IntegrityError:
+        raise SyncBusy(f"a sync of {integration} is already running") from None
+
+
+def _run(run: SyncRun, *, max_release: int, force: bool, release_foreign: bool, progress) -> SyncRun:
+    integration = run.integration
+    client = ipmanager_client(integration, administrator=run.as_administrator)
+    try:
+        listed = client.addresses()
+    except ProvisioningError as error:
+        return _finish(run, SyncRun.Status.FAILED, f"The IPmanager list could not be read completely, nothing was changed: {error.message}")
+    run.listed = len(listed)
+    plan = _plan(run, listed, release_foreign=release_foreign)
+    if len(plan.release) > max_release and not force:
+        _record(run, plan, Result.PLANNED, "refused: above the release cap")
+        return _finish(
+            run,
+            SyncRun.Status.REFUSED,
+            f"{len(plan.release)} addresses would be released, more than the cap of {max_release}: nothing was changed. "
+            "Check the plan (--dry-run), then run again with --force or a higher --max-release.",
+        )
+    if run.dry_run:
+        _record(run, plan, Result.PLANNED, "dry run")
+        return _finish(run, SyncRun.Status.DONE, f"Dry run: {len(plan.release)} to release, {len(plan.allocate)} to mark allocated.")
+    # With administrator credentials an address marked allocated still belongs to billing's user.
+    owner = integration.username if run.as_administrator else None
+    changes = _apply(client, plan, owner, progress)
+    for change in changes:
+        change.run = run
+    SyncChange.objects.bulk_create(plan.skipped + changes, batch_size=1000)
+    run.released = sum(c.action == Action.RELEASE and c.result == Result.DONE for c in changes)
+    run.allocated = sum(c.action == Action.ALLOCATE and c.result == Result.DONE for c in changes)
+    run.failed = sum(c.result == Result.FAILED for c in changes)
+    summary = f"Released {run.released}, marked allocated {run.allocated}, skipped {run.skipped}, failed {run.failed}."
+    return _finish(run, SyncRun.Status.DONE, summary)
+
+
+def _plan(run: SyncRun, listed: list[Address], *, release_foreign: bool) -> Plan:
+    integration = run.integration
+    ignored = set(integration.ignored_ip_types) if integration.ignore_ip_types else set()
+    panel = {address.ip: address for address in listed if address.iptype not in ignored}
+    held = (
+        IPAssignment.objects.filter(integration=integration, released_at__isnull=True)
+        .exclude(ip_type__in=ignored)
+        .values_list("address", "ip_type", "service_id", "service__domain")
+    )
+    billing = {address: (ip_type, service_id, domain) for address, ip_type, service_id, domain in held.iterator(chunk_size=5000)}
+    plan = Plan()
+    for ip, address in panel.items():
+        if ip in billing:
+            continue
+        if is_ours(address.note) or (release_foreign and run.as_administrator):
+            plan.release.append(address)
+        else:
+            reason = (
+                f"not taken by this billing (note: {address.note or 'none'}): "
+                "released only with administrator credentials and --release-foreign"
+            )
+            plan.skipped.append(SyncChange(run=run, action=Action.RELEASE, address=ip, result=Result.SKIPPED, reason=reason))
+    for ip, (ip_type, service_id, domain) in billing.items():
+        if ip not in panel:
+            plan.allocate.append((ip, ip_type, domain, note_for(service_id)))
+    run.skipped = len(plan.skipped)
+    return plan
+
+
+def _apply(client, plan: Plan, owner: str | None, progress) -> list[SyncChange]:
+    total, done, changes = len(plan.release) + len(plan.allocate), 0, []
+    for start in range(0, len(plan.release), RELEASE_BATCH):
+        batch = plan.release[start : start + RELEASE_BATCH]
+        changes += _release(client, [address.ip for address in batch])
+        done += len(batch)
+        if progress:
+            progress(done, total)
+    for ip, ip_type, domain, note in plan.allocate:
+        try:
+            client.allocate(ip=ip, iptype=ip_type, domain=domain, note=note, owner=owner)
+            changes.append(SyncChange(action=Action.ALLOCATE, address=ip, result=Result.DONE, reason="held by a live service in billing"))
+        except ProvisioningError as error:
+            changes.append(SyncChange(action=Action.ALLOCATE, address=ip, result=Result.FAILED, reason=_why(error)))
+        done += 1
+        if progress and done % RELEASE_BATCH == 0:
+            progress(done, total)
+    if progress:
+        progress(total, total)
+    return changes
+
+
+def _release(client, ips: list[str]) -> list[SyncChange]:
+    """Release a batch in one call; when the panel refuses the batch, address by address."""
+    try:
+        client.release(*ips)
+        return [
+            SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason="used in IPmanager, held by no service") for ip in ips
+        ]
+    except ProvisioningError:
+        pass
+    changes = []
+    for ip in ips:
+        try:
+            client.release(ip)
+            changes.append(
+                SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason="used in IPmanager, held by no service")
+            )
+        except PermanentError as error:
+            if error.type == "missed":
+                changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason="already free"))
+            else:
+                changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.FAILED, reason=_why(error)))
+        except ProvisioningError as error:
+            changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.FAILED, reason=_why(error)))
+    return changes
+
+
+def _why(error: ProvisioningError) -> str:
+    if error.type == "access":
+        return f"insufficient permission: {error.message} (give administrator credentials to change it)"
+    return error.message
+
+
+def _record(run: SyncRun, plan: Plan, result: str, reason: str) -> None:
+    planned = [SyncChange(run=run, action=Action.RELEASE, address=a.ip, result=result, reason=reason) for a in plan.release]
+    planned += [SyncChange(run=run, action=Action.ALLOCATE, address=ip, result=result, reason=reason) for ip, *_ in plan.allocate]
+    SyncChange.objects.bulk_create(plan.skipped + planned, batch_size=1000)
+
+
+def _finish(run: SyncRun, status: str, message: str) -> SyncRun:
+    run.status, run.message, run.finished_at = status, message, timezone.now()
+    run.save()
+    return run
