@@ -55,6 +55,8 @@ class IPmanagerEmulator(CoreEmulator):
         self.iptypes: set[str] = set(iptypes)
         self.users: dict[str, User] = {}
         self.allocated: dict[int, dict] = {}  # integer address -> ip, iptype, domain, note, owner
+        # Released addresses wait for IPmanager's hourly check (ping, DNSBL) before they are handed out again.
+        self.checking: set[int] = set()
 
     @property
     def functions(self):
@@ -79,6 +81,10 @@ class IPmanagerEmulator(CoreEmulator):
     def take(self, ip: str, *, owner: str, iptype: str = "alias", domain: str = "", note: str = "") -> None:
         """Mark an address allocated directly (as by hand in the panel)."""
         self.allocated[int(ipaddress.ip_address(ip))] = {"ip": ip, "iptype": iptype, "domain": domain, "note": note, "owner": owner}
+
+    def run_checks(self) -> None:
+        """The hourly job: released addresses become free for automatic allocation again."""
+        self.checking.clear()
 
     def owned_by(self, owner: str) -> list[str]:
         return [entry["ip"] for entry in self.allocated.values() if entry["owner"] == owner]
@@ -122,12 +128,14 @@ class IPmanagerEmulator(CoreEmulator):
         return self._allocate(caller, params)
 
     def ip_delete(self, caller, params):
-        names = [name.strip() for name in params.get("elid", "").split(",") if name.strip()]
+        names = list(dict.fromkeys(name.strip() for name in params.get("elid", "").split(",") if name.strip()))
         if not names:
             raise PanelFault("value", "elid", "Select an address")
         entries = [self._visible(caller, name, missing="missed") for name in names]
         for entry in entries:
-            del self.allocated[int(ipaddress.ip_address(entry["ip"]))]
+            ip = int(ipaddress.ip_address(entry["ip"]))
+            del self.allocated[ip]
+            self.checking.add(ip)
         return ok()
 
     def iptype_list(self, caller, params):
@@ -168,7 +176,7 @@ class IPmanagerEmulator(CoreEmulator):
         if params.get("ip"):
             ip = self._requested(params["ip"], user)
         else:
-            ip = self._next_free(self.networks if admin else user.pools)
+            ip = self._next_free(self.networks if admin else user.pools, skip=[] if admin else user.hidden)
         owner = (params.get("owner") or caller.name) if admin else caller.name
         address = str(ipaddress.ip_address(ip))
         self.allocated[ip] = {
@@ -193,12 +201,13 @@ class IPmanagerEmulator(CoreEmulator):
             raise PanelFault("exists", "ip", f"{text} is already allocated")
         return ip
 
-    def _next_free(self, ranges: list[tuple[int, int]]) -> int:
+    def _next_free(self, ranges: list[tuple[int, int]], skip: list[tuple[int, int]]) -> int:
+        """The first address of `ranges` inside a network, free, checked, and not in a hidden range."""
         for first, last in ranges:
-            if not any(a <= first and last <= b for a, b in self.networks):
-                continue
-            for ip in range(first, last + 1):
-                if ip not in self.allocated:
+            for net_first, net_last in self.networks:
+                for ip in range(max(first, net_first), min(last, net_last) + 1):
+                    if ip in self.allocated or ip in self.checking or any(a <= ip <= b for a, b in skip):
+                        continue
                     return ip
         raise PanelFault("limit", "ip", "There are no free addresses in your pool")
 

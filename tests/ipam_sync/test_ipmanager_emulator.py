@@ -1,0 +1,221 @@
+"""The IPmanager emulator spoken to raw, with `requests`: the wire of docs/ipmanager-api.md.
+
+Reply shapes in `out=json`, `xml` and `text`, GET as well as POST, sessions, editing the PTR and
+note of an address, and the functions' refusals — what the client relies on without checking.
+"""
+
+import ipaddress
+import xml.etree.ElementTree as ET
+
+import pytest
+import requests
+
+USER = ("billing", "secret")
+ADMIN = ("admin", "secret")
+IP = "133.31.223.20"
+
+
+@pytest.fixture
+def app(ipmanager):
+    """tests/conftest.py's IPmanager, with IP allocated by billing and 133.31.223.200 by another user."""
+    ipmanager.app.take(IP, owner="billing", domain="shop.example.com", note="billing:1")
+    ipmanager.app.take("133.31.223.200", owner="other", iptype="public", domain="other.example.com")
+    return ipmanager.app
+
+
+def raw(server, func, *, out="json", method="post", credentials=USER, **params) -> requests.Response:
+    """One call as the panel sees it; `credentials=None` sends no authinfo (for func=auth or auth=ID)."""
+    params = {"func": func, "out": out, **params}
+    if credentials:
+        params["authinfo"] = ":".join(credentials)
+    if method == "get":
+        return requests.get(server.url, params=params, timeout=5)
+    return requests.post(server.url, data=params, timeout=5)
+
+
+def doc(server, func, **kwargs) -> dict:
+    response = raw(server, func, **kwargs)
+    assert response.status_code == 200  # API errors too: the error is in the body
+    return response.json()["doc"]
+
+
+def xml_doc(response: requests.Response) -> ET.Element:
+    return ET.fromstring(response.content)  # noqa: S314 (our own emulator on loopback)
+
+
+def as_int(ip: str) -> int:
+    return int(ipaddress.ip_address(ip))
+
+
+def error_of(reply: dict) -> tuple[str, str]:
+    return reply["error"]["$type"], reply["error"]["$object"]
+
+
+def allocate(server, **params) -> dict:
+    return doc(server, "ip.edit", sok="ok", family="ipv4", iptype="alias", domain="new.example.com", note="billing:2", **params)
+
+
+# out=json
+
+
+def test_json_allocation_is_ok_and_the_address_as_id(ipmanager, app):
+    response = raw(ipmanager, "ip.edit", sok="ok", family="ipv4", iptype="alias", domain="new.example.com", note="n")
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"doc": {"ok": {}, "id": {"$": "133.31.223.0"}}}
+
+
+@pytest.mark.parametrize(
+    ("credentials", "owner"),
+    [(USER, None), (ADMIN, "billing")],
+    ids=["user-without-owner", "admin-with-owner"],
+)
+def test_json_list_is_elem_of_text_fields(ipmanager, app, credentials, owner):
+    elems = doc(ipmanager, "ip", credentials=credentials)["elem"]
+    row = {"ip": {"$": IP}, "iptype": {"$": "alias"}, "domain": {"$": "shop.example.com"}, "note": {"$": "billing:1"}}
+    assert elems[0] == row | ({"owner": {"$": owner}} if owner else {})
+    assert len(elems) == (2 if owner else 1)
+
+
+def test_json_list_of_a_user_with_nothing_is_empty(ipmanager):
+    assert doc(ipmanager, "ip").get("elem", []) == []
+
+
+@pytest.mark.parametrize(("credentials", "has_owner"), [(USER, False), (ADMIN, True)], ids=["user", "admin"])
+def test_ip_edit_with_elid_and_no_sok_reads_one_address(ipmanager, app, credentials, has_owner):
+    reply = doc(ipmanager, "ip.edit", credentials=credentials, elid=IP)
+    assert {key: value["$"] for key, value in reply.items()} == {
+        "ip": IP,
+        "iptype": "alias",
+        "domain": "shop.example.com",
+        "note": "billing:1",
+    } | ({"owner": "billing"} if has_owner else {})
+
+
+def test_ip_edit_with_elid_and_sok_changes_ptr_and_note_only(ipmanager, app):
+    assert doc(ipmanager, "ip.edit", elid=IP, sok="ok", domain="www.example.com", note="billing:9", iptype="public") == {
+        "ok": {},
+        "id": {"$": IP},
+    }
+    assert app.allocated[as_int(IP)] == {
+        "ip": IP,
+        "iptype": "alias",
+        "domain": "www.example.com",
+        "note": "billing:9",
+        "owner": "billing",
+    }
+
+
+def test_json_error_is_typed_with_a_message_and_http_200(ipmanager, app):
+    response = raw(ipmanager, "ip.edit", sok="ok", family="ipv4", iptype="alias", ip=IP)
+    assert response.status_code == 200
+    assert response.json() == {
+        "doc": {"error": {"$type": "exists", "$object": "ip", "$lang": "en", "msg": {"$": f"{IP} is already allocated"}}}
+    }
+
+
+def test_iptype_and_ippool_lists(ipmanager):
+    assert doc(ipmanager, "iptype") == {"elem": [{"name": {"$": "alias"}}]}
+    assert doc(ipmanager, "ippool") == {
+        "elem": [{"range": {"$": "133.31.223.0-133.31.223.128"}, "size": {"$": "129"}, "hidden": {"$": "off"}}]
+    }
+
+
+# out=xml and out=text
+
+
+def test_xml_allocation_is_doc_with_an_empty_ok_and_the_id(ipmanager):
+    response = raw(ipmanager, "ip.edit", out="xml", sok="ok", family="ipv4", iptype="alias", ip="133.31.223.7")
+    assert response.headers["Content-Type"] == "text/xml"
+    assert "<doc><ok/><id>133.31.223.7</id></doc>" in response.text
+    root = xml_doc(response)
+    assert (root.tag, len(root.find("ok")), root.findtext("id")) == ("doc", 0, "133.31.223.7")
+
+
+def test_xml_list_repeats_elem_with_the_owner_for_the_administrator(ipmanager, app):
+    root = xml_doc(raw(ipmanager, "ip", out="xml", credentials=ADMIN))
+    assert [(elem.findtext("ip"), elem.findtext("iptype"), elem.findtext("owner")) for elem in root.findall("elem")] == [
+        (IP, "alias", "billing"),
+        ("133.31.223.200", "public", "other"),
+    ]
+
+
+def test_xml_error_carries_type_object_and_lang_as_attributes(ipmanager):
+    response = raw(ipmanager, "ip.edit", out="xml", sok="ok", family="ipv4", iptype="alias", ip="133.31.223.200")
+    assert '<doc><error type="access" object="ip" lang="en"><msg>133.31.223.200 is outside your pool</msg></error></doc>' in response.text
+    assert xml_doc(response).find("error").attrib == {"type": "access", "object": "ip", "lang": "en"}
+
+
+def test_text_output_is_ok_or_error_type_and_object(ipmanager):
+    assert raw(ipmanager, "ip.edit", out="text", sok="ok", family="ipv4", iptype="alias", ip="133.31.223.7").text == "OK"
+    assert raw(ipmanager, "ip.edit", out="text", sok="ok", family="ipv4", iptype="alias", ip="133.31.223.7").text == "ERROR exists(ip)"
+
+
+# GET and sessions
+
+
+def test_get_with_a_query_string_works_like_post(ipmanager, app):
+    assert allocate(ipmanager, method="get", ip="133.31.223.8") == {"ok": {}, "id": {"$": "133.31.223.8"}}
+    assert app.allocated[as_int("133.31.223.8")]["domain"] == "new.example.com"
+    assert doc(ipmanager, "ip", method="get") == doc(ipmanager, "ip")
+    assert doc(ipmanager, "whoami", method="get", credentials=ADMIN) == {"user": {"$name": "admin", "$level": "29"}}
+    assert doc(ipmanager, "ip.delete", method="get", elid="133.31.223.8") == {"ok": {}}
+
+
+@pytest.mark.parametrize(("credentials", "level"), [(USER, "16"), (ADMIN, "29")], ids=["user", "admin"])
+def test_auth_gives_a_session_that_later_calls_use(ipmanager, app, credentials, level):
+    reply = doc(ipmanager, "auth", credentials=None, username=credentials[0], password=credentials[1])
+    session = reply["auth"]["$id"]
+    assert reply["auth"]["$level"] == level
+    assert doc(ipmanager, "whoami", credentials=None, auth=session) == {"user": {"$name": credentials[0], "$level": level}}
+    assert doc(ipmanager, "ip", credentials=None, auth=session)["elem"][0]["ip"] == {"$": IP}
+    assert [func for func, _ in app.calls] == ["whoami", "ip"]  # func=auth itself is not recorded
+    assert not {"auth", "authinfo", "password", "username"} & {key for _, params in app.calls for key in params}
+    assert session not in repr(app.calls)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"username": "billing", "password": "wrong"}, {"username": "nobody", "password": "secret"}, {"username": "billing"}],
+)
+def test_auth_with_wrong_credentials_is_badpassword(ipmanager, app, params):
+    assert error_of(doc(ipmanager, "auth", credentials=None, **params)) == ("auth", "badpassword")
+    assert app.sessions == {}
+
+
+@pytest.mark.parametrize("params", [{"auth": "0" * 24}, {}], ids=["unknown-session", "no-credentials"])
+def test_a_call_without_valid_credentials_is_an_auth_error(ipmanager, app, params):
+    assert error_of(doc(ipmanager, "ip", credentials=None, **params)) == ("auth", "badpassword")
+    assert app.calls == []
+
+
+# Refusals
+
+
+@pytest.mark.parametrize(
+    ("func", "params", "error"),
+    [
+        ("ip.edit", {}, ("value", "elid")),  # neither an address nor sok=ok
+        ("ip.edit", {"elid": "133.31.223.200"}, ("value", "elid")),  # another user's address is not seen
+        ("ip.edit", {"elid": "133.31.223.200", "sok": "ok", "note": "mine"}, ("value", "elid")),
+        ("ip.edit", {"elid": "not-an-address"}, ("value", "elid")),
+        ("ip.delete", {}, ("value", "elid")),
+        ("ip.delete", {"elid": "133.31.223.200"}, ("missed", "ip")),
+        ("ip.nonsense", {}, ("missed", "func")),
+    ],
+    ids=["edit-nothing", "read-others", "edit-others", "read-not-ip", "delete-nothing", "delete-others", "unknown-func"],
+)
+def test_refusals_leave_the_addresses_alone(ipmanager, app, func, params, error):
+    before = {key: dict(value) for key, value in app.allocated.items()}
+    assert error_of(doc(ipmanager, func, **params)) == error
+    assert app.allocated == before
+
+
+def test_the_administrator_marks_an_address_allocated_for_a_user(ipmanager, app):
+    assert allocate(ipmanager, credentials=ADMIN, ip="133.31.223.250", owner="billing")["id"] == {"$": "133.31.223.250"}
+    assert "133.31.223.250" in app.owned_by("billing")  # outside billing's pool: the administrator may
+    assert doc(ipmanager, "ip.delete", elid="133.31.223.250") == {"ok": {}}  # and the user then releases it
+
+
+def test_a_wrong_path_is_an_html_404(ipmanager):
+    response = requests.post(ipmanager.url.replace("/ipmgr", "/ispmgr"), data={"func": "whoami", "out": "json"}, timeout=5)
+    assert (response.status_code, response.headers["Content-Type"]) == (404, "text/html")
