@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing.models import Service
 from ipam_sync.ipmanager.client import Address
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
 from ipam_sync.services import ipmanager_client, is_ours, note_for
@@ -105,9 +106,9 @@ def _plan(run: SyncRun, listed: list[Address], *, release_foreign: bool) -> Plan
     held = (
         IPAssignment.objects.filter(integration=integration, released_at__isnull=True)
         .exclude(ip_type__in=ignored)
-        .values_list("address", "ip_type", "service_id", "service__domain")
+        .values_list("address", "ip_type", "service_id")
     )
-    billing = {address: (ip_type, service_id, domain) for address, ip_type, service_id, domain in held.iterator(chunk_size=5000)}
+    billing = {address: (ip_type, service_id) for address, ip_type, service_id in held.iterator(chunk_size=5000)}
     plan = Plan()
     for ip, address in panel.items():
         if ip in billing:
@@ -120,9 +121,10 @@ def _plan(run: SyncRun, listed: list[Address], *, release_foreign: bool) -> Plan
                 "released only with administrator credentials and --release-foreign"
             )
             plan.skipped.append(SyncChange(run=run, action=Action.RELEASE, address=ip, result=Result.SKIPPED, reason=reason))
-    for ip, (ip_type, service_id, domain) in billing.items():
-        if ip not in panel:
-            plan.allocate.append((ip, ip_type, domain, note_for(service_id)))
+    missing = [(ip, ip_type, service_id) for ip, (ip_type, service_id) in billing.items() if ip not in panel]
+    # Only the addresses to mark allocated need their service's domain (the PTR): one more query.
+    domains = dict(Service.objects.filter(pk__in={service_id for *_, service_id in missing}).values_list("pk", "domain"))
+    plan.allocate = [(ip, ip_type, domains[service_id], note_for(service_id)) for ip, ip_type, service_id in missing]
     run.skipped = len(plan.skipped)
     return plan
 
