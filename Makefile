@@ -18,16 +18,18 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-deps
 
-# The demo: the ISPmanager emulator on :1500 (administrator root / ispmgr-demo, as load_demo
-# configures the modules), a background worker, and the site on :8000. Ctrl-C stops all three.
+# The demo: the ISPmanager emulator on :1500 (administrator root / ispmgr-demo) and the IPmanager
+# emulator on :1501 (user billing / billing-demo), as load_demo configures them, a background
+# worker, and the site on :8000. Ctrl-C stops all four.
 run: export DEBUG ?= 1
 run: $(VENV)/.run-deps
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
 	$(PY) manage.py collectstatic --noinput -v0
-	@$(PY) -m provisioning.ispmanager.emulator --port 1500 --admin root:ispmgr-demo & emulator=$$!; \
+	@$(PY) -m provisioning.ispmanager.emulator --port 1500 --admin root:ispmgr-demo & ispmanager=$$!; \
+	$(PY) -m ipam_sync.ipmanager.emulator --port 1501 --admin admin:ipmgr-demo & ipmanager=$$!; \
 	$(PY) manage.py db_worker --interval 1 --no-reload & worker=$$!; \
-	trap 'kill $$emulator $$worker 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$ispmanager $$ipmanager $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:8000 --noreload
 
 test: $(VENV)/.dev-deps
