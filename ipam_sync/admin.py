@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -78,7 +79,8 @@ class IPmanagerIntegrationAdmin(SimpleHistoryAdmin):
             return "—"
         url = reverse("admin:ipam_sync_syncrun_changelist") + f"?integration__id__exact={obj.pk}"
         label = SyncRun.Status(obj.last_sync_status).label
-        return format_html('<a href="{}">{} {:%Y-%m-%d %H:%M}</a><br>{}', url, label, obj.last_sync_at, obj.last_sync_message)
+        when = timezone.localtime(obj.last_sync_at).strftime("%Y-%m-%d %H:%M")
+        return format_html('<a href="{}">{} {}</a><br>{}', url, label, when, obj.last_sync_message)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Saving calls the panel (the connection check): no database transaction held open meanwhile.

@@ -71,6 +71,11 @@ def _run(run: SyncRun, *, max_release: int, force: bool, release_foreign: bool, 
     client = ipmanager_client(integration, administrator=run.as_administrator)
     try:
         listed = client.addresses()
+    except PermanentError as error:
+        if (error.type, error.object) != ("missed", "func"):
+            return _finish(run, SyncRun.Status.FAILED, f"The IPmanager list could not be read, nothing was changed: {error.message}")
+        # Not an IPmanager: a dummy integration through ISPmanager Business hands out no addresses.
+        return _finish(run, SyncRun.Status.DONE, "This panel hands out no addresses (a dummy integration): nothing to do.")
     except ProvisioningError as error:
         return _finish(run, SyncRun.Status.FAILED, f"The IPmanager list could not be read completely, nothing was changed: {error.message}")
     run.listed = len(listed)
@@ -113,7 +118,10 @@ def _plan(run: SyncRun, listed: list[Address], *, release_foreign: bool) -> Plan
     for ip, address in panel.items():
         if ip in billing:
             continue
-        if is_ours(address.note) or (release_foreign and run.as_administrator):
+        # An administrator sees every user's addresses: billing's note is not enough, the address must
+        # also belong to this integration's user (another integration's may be live there).
+        ours = is_ours(address.note) and address.owner in ("", integration.username)
+        if ours or (release_foreign and run.as_administrator):
             plan.release.append(address)
         else:
             reason = (
