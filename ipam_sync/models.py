@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from encrypted_fields.fields import EncryptedCharField
 from simple_history.models import HistoricalRecords
 
@@ -35,8 +36,9 @@ class IPmanagerIntegration(models.Model):
         max_length=100,
         blank=True,
         help_text=_(
-            "Optional. Lets synchronization change statuses regardless of the user's privileges. Not "
-            "recommended when IPmanager has addresses allocated by hand: they would be released."
+            "Optional. Lets synchronization change statuses regardless of the user's privileges. Addresses "
+            "allocated by hand (without this billing's note) are still left alone unless sync_ips is run "
+            "with --release-foreign."
         ),
     )
     admin_password = EncryptedCharField(_("Administrator password"), max_length=200, null=True, blank=True)
@@ -101,7 +103,7 @@ class SyncRun(models.Model):
 
     class Status(models.TextChoices):
         RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
+        DONE = "done", pgettext_lazy("sync run", "Done")
         FAILED = "failed", _("Failed")
         REFUSED = "refused", _("Refused")
 
@@ -140,7 +142,7 @@ class SyncChange(models.Model):
 
     class Result(models.TextChoices):
         PLANNED = "planned", _("Planned (not applied)")
-        DONE = "done", _("Done")
+        DONE = "done", pgettext_lazy("sync change", "Done")
         SKIPPED = "skipped", _("Skipped")
         FAILED = "failed", _("Failed")
 
