@@ -1,19 +1,17 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from billing.forms import NameListField, WriteOnlySecretsForm
+from billing.admin_checks import ConnectionCheckedAdmin, ConnectionCheckedForm
+from billing.forms import NameListField
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
 from ipam_sync.services import integration_check_connection
 
 
-class IPmanagerIntegrationForm(WriteOnlySecretsForm):
-    """Saving checks the connection, as for processing modules."""
-
+class IPmanagerIntegrationForm(ConnectionCheckedForm):
     secret_fields = ("password", "admin_password")
     ignored_ip_types = NameListField(
         label=_("IP types to ignore"),
@@ -32,26 +30,17 @@ class IPmanagerIntegrationForm(WriteOnlySecretsForm):
             cleaned["admin_password"] = ""
         return cleaned
 
-    def _post_clean(self):
-        super()._post_clean()
-        self.check_result = None
-        if not self.errors:
-            self.check_result = integration_check_connection(integration=self.instance, save=False)
-            if self.check_result.blocking:
-                self.add_error(None, _("Connection check failed: %(message)s") % {"message": self.check_result.message})
-
-
-def _report_check(modeladmin, request, integration, result):
-    modeladmin.message_user(request, f"{integration}: {result.message}", messages.SUCCESS if result.ok else messages.ERROR)
+    @staticmethod
+    def check(instance):
+        return integration_check_connection(integration=instance, save=False)
 
 
 @admin.register(IPmanagerIntegration)
-class IPmanagerIntegrationAdmin(SimpleHistoryAdmin):
+class IPmanagerIntegrationAdmin(ConnectionCheckedAdmin):
     form = IPmanagerIntegrationForm
     list_display = ["name", "url", "username", "ignore_ip_types", "check_ok", "check_message", "last_sync"]
     search_fields = ["name", "url"]
     readonly_fields = ["checked_at", "check_ok", "check_message"]
-    actions = ["check_connection"]
     fieldsets = [
         (_("Connection"), {"fields": ["name", "url", "username", "password", "verify_tls", "ca_certificate"]}),
         (
@@ -82,19 +71,9 @@ class IPmanagerIntegrationAdmin(SimpleHistoryAdmin):
         when = timezone.localtime(obj.last_sync_at).strftime("%Y-%m-%d %H:%M")
         return format_html('<a href="{}">{} {}</a><br>{}', url, label, when, obj.last_sync_message)
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Saving calls the panel (the connection check): no database transaction held open meanwhile.
-        return self._changeform_view(request, object_id, form_url, extra_context)
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if form.check_result:
-            _report_check(self, request, obj, form.check_result)
-
-    @admin.action(description=_("Check connection"))
-    def check_connection(self, request, queryset):
-        for integration in queryset:
-            _report_check(self, request, integration, integration_check_connection(integration=integration))
+    @staticmethod
+    def check(obj):
+        return integration_check_connection(integration=obj)
 
 
 @admin.register(IPAssignment)

@@ -1,10 +1,9 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
-from simple_history.admin import SimpleHistoryAdmin
 
 from billing.admin_actions import apply_each
-from billing.forms import WriteOnlySecretsForm
+from billing.admin_checks import ConnectionCheckedAdmin, ConnectionCheckedForm
 from provisioning.models import DataCenter, FailedOperation, Operation, ProcessingModule
 from provisioning.services import module_check_connection, operation_resolve, operation_retry
 
@@ -15,31 +14,20 @@ class DataCenterAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
-class ProcessingModuleForm(WriteOnlySecretsForm):
-    """Saving checks the connection: what the admin must fix is refused, an unreachable panel only warned about."""
-
+class ProcessingModuleForm(ConnectionCheckedForm):
     secret_fields = ("password",)
 
     class Meta:
         model = ProcessingModule
         fields = "__all__"
 
-    def _post_clean(self):
-        super()._post_clean()
-        self.check_result = None
-        if not self.errors:
-            self.check_result = module_check_connection(module=self.instance, save=False)
-            if self.check_result.blocking:
-                self.add_error(None, _("Connection check failed: %(message)s") % {"message": self.check_result.message})
-
-
-def _report_check(modeladmin, request, module, result):
-    level = messages.SUCCESS if result.ok and not result.warning else messages.WARNING if result.ok else messages.ERROR
-    modeladmin.message_user(request, f"{module}: {result.message}", level)
+    @staticmethod
+    def check(instance):
+        return module_check_connection(module=instance, save=False)
 
 
 @admin.register(ProcessingModule)
-class ProcessingModuleAdmin(SimpleHistoryAdmin):
+class ProcessingModuleAdmin(ConnectionCheckedAdmin):
     form = ProcessingModuleForm
     list_display = [
         "name",
@@ -57,7 +45,6 @@ class ProcessingModuleAdmin(SimpleHistoryAdmin):
     list_select_related = ["data_center"]
     search_fields = ["name", "url"]
     readonly_fields = ["edition", "caller_level", "checked_at", "check_ok", "check_message"]
-    actions = ["check_connection"]
     fieldsets = [
         (None, {"fields": ["product_type", "kind"]}),
         (_("Integration"), {"fields": ["url", "username", "password", "verify_tls", "ca_certificate"]}),
@@ -65,20 +52,9 @@ class ProcessingModuleAdmin(SimpleHistoryAdmin):
         (_("Connection check"), {"fields": ["edition", "caller_level", "checked_at", "check_ok", "check_message"]}),
     ]
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Saving calls the panel (the connection check), which must not hold a database transaction
-        # open (on SQLite that would lock out the worker). What is saved is one row and its history.
-        return self._changeform_view(request, object_id, form_url, extra_context)
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if form.check_result:
-            _report_check(self, request, obj, form.check_result)
-
-    @admin.action(description=_("Check connection"))
-    def check_connection(self, request, queryset):
-        for module in queryset:
-            _report_check(self, request, module, module_check_connection(module=module))
+    @staticmethod
+    def check(obj):
+        return module_check_connection(module=obj)
 
 
 @admin.register(Operation)
