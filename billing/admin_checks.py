@@ -10,30 +10,30 @@ from billing.forms import WriteOnlySecretsForm
 class ConnectionCheckedForm(WriteOnlySecretsForm):
     """Saving checks the connection: what the admin must fix is refused, an unreachable panel only warned about.
 
-    `check(instance)` runs the check without saving and returns a result with ok, message,
+    `check_panel(instance)` runs the check without saving and returns a result with ok, message,
     warning and blocking.
     """
 
     @staticmethod
-    def check(instance):
+    def check_panel(instance):
         raise NotImplementedError
 
     def _post_clean(self):
         super()._post_clean()
         self.check_result = None
         if not self.errors:
-            self.check_result = self.check(self.instance)
+            self.check_result = self.check_panel(self.instance)
             if self.check_result.blocking:
                 self.add_error(None, _("Connection check failed: %(message)s") % {"message": self.check_result.message})
 
 
 class ConnectionCheckedAdmin(SimpleHistoryAdmin):
-    """Reports the check made on save, and offers "Check connection" on the list (`check` saves the result)."""
+    """Reports the check made on save, and offers "Check connection" on the list (`check_panel` saves the result)."""
 
     actions = ["check_connection"]
 
     @staticmethod
-    def check(obj):
+    def check_panel(obj):
         raise NotImplementedError
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -49,7 +49,7 @@ class ConnectionCheckedAdmin(SimpleHistoryAdmin):
     @admin.action(description=_("Check connection"))
     def check_connection(self, request, queryset):
         for obj in queryset:
-            self._report(request, obj, self.check(obj))
+            self._report(request, obj, self.check_panel(obj))
 
     def _report(self, request, obj, result):
         level = messages.SUCCESS if result.ok and not result.warning else messages.WARNING if result.ok else messages.ERROR

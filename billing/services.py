@@ -318,6 +318,16 @@ def client_register(*, email: str, name: str, password: str, language: str) -> C
 REQUESTABLE_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.RESUME, PanelAction.CLOSE)
 
 
+def service_client_actions(service: Service) -> dict[str, bool]:
+    """What the client area offers for a service: pay, suspend, resume, close."""
+    return {
+        "pay": service.status == ServiceStatus.ORDERED,
+        "suspend": service.status in REQUESTABLE_IN[PanelAction.SUSPEND],
+        "resume": service.status in REQUESTABLE_IN[PanelAction.RESUME] and service.suspend_reason == SuspendReason.CLIENT,
+        "close": service.status == ServiceStatus.ORDERED or service.status in REQUESTABLE_IN[PanelAction.CLOSE],
+    }
+
+
 @transaction.atomic
 def service_client_request(*, service: Service, action: str, user) -> Service:
     """What a client may do to its own service: suspend it, resume what it suspended, delete it."""

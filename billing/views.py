@@ -25,7 +25,14 @@ from billing.models import Client, TariffPlan
 from billing.payments import GATEWAYS, enabled_gateways, payment_callback, payment_start
 from billing.pricing import tariff_quote
 from billing.selectors import client_balance, client_of, client_payment, client_service, client_services, shop_tariffs
-from billing.services import InsufficientFunds, client_register, order_place, service_client_request, service_pay
+from billing.services import (
+    InsufficientFunds,
+    client_register,
+    order_place,
+    service_client_actions,
+    service_client_request,
+    service_pay,
+)
 
 REVEAL_SESSION_KEY = "panel_password_reveal_until"
 
@@ -201,12 +208,7 @@ def service_detail(request, service_id: int):
             "form": form,
             "show_password": show_password and bool(service.panel_password),
             "operations": service.operations.order_by("-pk")[:10],
-            "can": {
-                "pay": service.status == ServiceStatus.ORDERED,
-                "suspend": service.status == ServiceStatus.ACTIVE,
-                "resume": service.status == ServiceStatus.SUSPENDED and service.suspend_reason == "client",
-                "close": service.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED, ServiceStatus.ORDERED),
-            },
+            "can": service_client_actions(service),
         },
     )
 

@@ -31,7 +31,7 @@ class IPmanagerIntegrationForm(ConnectionCheckedForm):
         return cleaned
 
     @staticmethod
-    def check(instance):
+    def check_panel(instance):
         return integration_check_connection(integration=instance, save=False)
 
 
@@ -72,7 +72,7 @@ class IPmanagerIntegrationAdmin(ConnectionCheckedAdmin):
         return format_html('<a href="{}">{} {}</a><br>{}', url, label, when, obj.last_sync_message)
 
     @staticmethod
-    def check(obj):
+    def check_panel(obj):
         return integration_check_connection(integration=obj)
 
 

@@ -22,7 +22,7 @@ class ProcessingModuleForm(ConnectionCheckedForm):
         fields = "__all__"
 
     @staticmethod
-    def check(instance):
+    def check_panel(instance):
         return module_check_connection(module=instance, save=False)
 
 
@@ -53,7 +53,7 @@ class ProcessingModuleAdmin(ConnectionCheckedAdmin):
     ]
 
     @staticmethod
-    def check(obj):
+    def check_panel(obj):
         return module_check_connection(module=obj)
 
 
