@@ -7,8 +7,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
-from billing.admin_actions import apply_each
+from billing.admin_actions import bulk_action
 from billing.choices import LedgerEntryKind, PanelAction, ProductType, ResourceKind, ServiceStatus, SuspendReason
+from billing.forms import add_service_errors
 from billing.models import (
     Client,
     LedgerEntry,
@@ -153,18 +154,12 @@ class ServiceStatusChangeInline(admin.TabularInline):
 
 def _panel_action(action, description, done, **options):
     """An admin action asking the panel to do `action` to each selected service."""
-
-    def run(modeladmin, request, queryset):
-        apply_each(
-            modeladmin,
-            request,
-            queryset,
-            lambda service: service_action_request(service=service, action=action, by=request.user, **options),
-            done,
-        )
-
-    run.__name__ = f"request_{action}"
-    return admin.action(description=description, permissions=["change"])(run)
+    return bulk_action(
+        f"request_{action}",
+        description,
+        lambda service, user: service_action_request(service=service, action=action, by=user, **options),
+        done,
+    )
 
 
 class ServiceOrderForm(forms.ModelForm):
@@ -190,8 +185,7 @@ class ServiceOrderForm(forms.ModelForm):
                 by_staff=True,
             )
         except ValidationError as error:
-            for field, errors in getattr(error, "message_dict", {None: error.messages}).items():
-                self.add_error(field if field in self.fields else None, errors)
+            add_service_errors(self, error)
 
 
 @admin.register(Service)
@@ -207,8 +201,18 @@ class ServiceAdmin(admin.ModelAdmin):
     exclude = ["panel_password"]
     inlines = [ServiceResourceInline, ServiceStatusChangeInline]
     actions = [
-        "pay_from_balance",
-        "mark_paid",
+        bulk_action(
+            "pay_from_balance",
+            _("Pay from the client's balance"),
+            lambda service, user: service_pay(service=service, by=user),
+            ngettext_lazy("%(count)d service paid.", "%(count)d services paid.", "count"),
+        ),
+        bulk_action(
+            "mark_paid",
+            _("Mark as paid and create the account"),
+            lambda service, user: service_mark_paid(service=service, by=user),
+            ngettext_lazy("%(count)d service paid.", "%(count)d services paid.", "count"),
+        ),
         _panel_action(
             PanelAction.SUSPEND,
             _("Suspend"),
@@ -274,26 +278,6 @@ class ServiceAdmin(admin.ModelAdmin):
         obj.pk = service.pk
         obj.refresh_from_db()
 
-    @admin.action(description=_("Pay from the client's balance"), permissions=["change"])
-    def pay_from_balance(self, request, queryset):
-        apply_each(
-            self,
-            request,
-            queryset,
-            lambda service: service_pay(service=service, by=request.user),
-            ngettext_lazy("%(count)d service paid.", "%(count)d services paid.", "count"),
-        )
-
-    @admin.action(description=_("Mark as paid and create the account"), permissions=["change"])
-    def mark_paid(self, request, queryset):
-        apply_each(
-            self,
-            request,
-            queryset,
-            lambda service: service_mark_paid(service=service, by=request.user),
-            ngettext_lazy("%(count)d service paid.", "%(count)d services paid.", "count"),
-        )
-
     @admin.display(description=_("operations"))
     def operations(self, obj):
         if not obj.pk:
@@ -322,7 +306,20 @@ class PaymentAdmin(admin.ModelAdmin):
     list_select_related = ["client", "confirmed_by"]
     search_fields = ["reference", "external_id", "client__name", "client__email"]
     date_hierarchy = "created_at"
-    actions = ["confirm", "cancel"]
+    actions = [
+        bulk_action(
+            "confirm",
+            _("Confirm: the money has arrived"),
+            lambda payment, user: payment_confirm(payment=payment, by=user),
+            ngettext_lazy("%(count)d payment confirmed.", "%(count)d payments confirmed.", "count"),
+        ),
+        bulk_action(
+            "cancel",
+            _("Cancel"),
+            lambda payment, user: payment_cancel(payment=payment),
+            ngettext_lazy("%(count)d payment cancelled.", "%(count)d payments cancelled.", "count"),
+        ),
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
@@ -332,23 +329,3 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    @admin.action(description=_("Confirm: the money has arrived"), permissions=["change"])
-    def confirm(self, request, queryset):
-        apply_each(
-            self,
-            request,
-            queryset,
-            lambda payment: payment_confirm(payment=payment, by=request.user),
-            ngettext_lazy("%(count)d payment confirmed.", "%(count)d payments confirmed.", "count"),
-        )
-
-    @admin.action(description=_("Cancel"), permissions=["change"])
-    def cancel(self, request, queryset):
-        apply_each(
-            self,
-            request,
-            queryset,
-            lambda payment: payment_cancel(payment=payment),
-            ngettext_lazy("%(count)d payment cancelled.", "%(count)d payments cancelled.", "count"),
-        )

@@ -6,9 +6,16 @@ from decimal import Decimal
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from billing.choices import ProductType, ResourceKind
+
+
+def add_service_errors(form, error: ValidationError) -> None:
+    """Put a service's errors on the form: on their field when the form has it, on top otherwise."""
+    for field, errors in getattr(error, "message_dict", {None: error.messages}).items():
+        form.add_error(field if field in form.fields else None, errors)
 
 
 class WriteOnlySecretsForm(forms.ModelForm):

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
 from billing.choices import PanelAction, PaymentStatus, ProductType, ServiceStatus
-from billing.forms import ConfirmPasswordForm, OrderForm, RegistrationForm, TopUpForm
+from billing.forms import ConfirmPasswordForm, OrderForm, RegistrationForm, TopUpForm, add_service_errors
 from billing.models import Client, TariffPlan
 from billing.payments import GATEWAYS, enabled_gateways, payment_callback, payment_start
 from billing.pricing import tariff_quote
@@ -35,15 +35,6 @@ from billing.services import (
 )
 
 REVEAL_SESSION_KEY = "panel_password_reveal_until"
-
-
-def _add_errors(form, error: ValidationError) -> None:
-    """Put a service's errors on the form: on their field when the form has it, on top otherwise."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def shop(request):
@@ -82,7 +73,7 @@ def order(request, tariff_id: int):
                     dedicated_ips=form.cleaned_data.get("dedicated_ipv4") or 0,
                 )
             except ValidationError as error:
-                _add_errors(form, error)
+                add_service_errors(form, error)
             else:
                 messages.success(request, _("Order #%(id)d placed.") % {"id": service.pk})
                 return redirect("service_detail", service_id=service.pk)
@@ -104,7 +95,7 @@ def register(request):
                 language=translation.get_language() or settings.LANGUAGE_CODE,
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
             login(request, client.users.get(), backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, _("Welcome! Top up your balance to order a service."))
@@ -163,13 +154,14 @@ def balance(request):
     form = TopUpForm(request.POST or None, gateways=gateways, initial={"amount": request.GET.get("amount")})
     if request.method == "POST" and form.is_valid():
         try:
-            payment, _start = payment_start(
+            payment, start = payment_start(
                 client=client, gateway_code=form.cleaned_data["gateway"], amount=form.cleaned_data["amount"], by=request.user
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_service_errors(form, error)
         else:
-            return redirect("payment_detail", payment_id=payment.pk)
+            # A card gateway takes the client to its own payment page; the others show their instructions here.
+            return redirect(start.redirect_url or reverse("payment_detail", args=[payment.pk]))
     page = Paginator(client.ledger_entries.all(), 50).get_page(request.GET.get("page"))
     return render(request, "account/balance.html", {"client": client, "balance": client_balance(client=client), "form": form, "page": page})
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from billing.admin_actions import apply_each
+from billing.admin_actions import bulk_action
 from billing.admin_checks import ConnectionCheckedAdmin, ConnectionCheckedForm
 from provisioning.models import DataCenter, FailedOperation, Operation, ProcessingModule
 from provisioning.services import module_check_connection, operation_resolve, operation_retry
@@ -81,7 +81,20 @@ class OperationAdmin(admin.ModelAdmin):
     list_select_related = ["service__tariff", "requested_by"]
     search_fields = ["=service__id", "service__panel_username", "service__domain", "last_error"]
     date_hierarchy = "created_at"
-    actions = ["retry", "mark_resolved"]
+    actions = [
+        bulk_action(
+            "retry",
+            _("Retry"),
+            lambda operation, user: operation_retry(operation=operation, by=user),
+            ngettext_lazy("%(count)d operation queued again.", "%(count)d operations queued again.", "count"),
+        ),
+        bulk_action(
+            "mark_resolved",
+            _("Mark resolved"),
+            lambda operation, user: operation_resolve(operation=operation, by=user),
+            ngettext_lazy("%(count)d operation marked resolved.", "%(count)d operations marked resolved.", "count"),
+        ),
+    ]
     exclude = ["secret"]
 
     def has_add_permission(self, request):
@@ -93,26 +106,6 @@ class OperationAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The record of what happened is not edited; staff act on it with Retry and Mark resolved.
         return [field.name for field in self.model._meta.fields if field.name != "secret"]
-
-    @admin.action(description=_("Retry"), permissions=["change"])
-    def retry(self, request, queryset):
-        apply_each(
-            self,
-            request,
-            queryset,
-            lambda op: operation_retry(operation=op, by=request.user),
-            ngettext_lazy("%(count)d operation queued again.", "%(count)d operations queued again.", "count"),
-        )
-
-    @admin.action(description=_("Mark resolved"), permissions=["change"])
-    def mark_resolved(self, request, queryset):
-        apply_each(
-            self,
-            request,
-            queryset,
-            lambda op: operation_resolve(operation=op, by=request.user),
-            ngettext_lazy("%(count)d operation marked resolved.", "%(count)d operations marked resolved.", "count"),
-        )
 
 
 @admin.register(FailedOperation)

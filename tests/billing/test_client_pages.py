@@ -1,5 +1,6 @@
 """The shop-window and the client area, driven over HTTP as a visitor and a client use them."""
 
+import json
 import re
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -14,6 +15,7 @@ from django.urls import reverse
 
 from billing.choices import BillingPeriod, LedgerEntryKind, PanelAction, PaymentStatus, ProductType, ResourceKind, ServiceStatus
 from billing.models import Client, LedgerEntry, Payment, Service, ServiceResource, TariffPrice, TariffResource
+from billing.payments import GATEWAYS, DemoGateway, PaymentStart, callback_signature
 from billing.pricing import tariff_quote
 from billing.selectors import client_balance
 from billing.services import ledger_entry_add
@@ -479,6 +481,39 @@ def test_top_up_with_the_test_gateway_credits_the_balance_at_once(logged_in, cus
     (entry,) = customer.ledger_entries.all()
     assert (entry.kind, entry.amount, entry.reference) == (LedgerEntryKind.TOPUP, Decimal("250.50"), f"Payment {payment.reference}")
     assert logged_in.get(reverse("client_area")).context["balance"] == Decimal("250.50")
+
+
+class CardGateway(DemoGateway):
+    """A card gateway as a real one works: the client pays on its page; it calls back, signed."""
+
+    code = "card"
+    name = "Card"
+
+    def start(self, payment):
+        return PaymentStart(redirect_url=f"https://pay.example.com/checkout?order={payment.reference}")
+
+
+def test_a_card_gateway_sends_the_client_to_its_page_and_its_signed_callback_credits_once(logged_in, customer, settings, monkeypatch):
+    settings.PAYMENT_GATEWAYS = ["manual", "card"]
+    settings.PAYMENT_CALLBACK_SECRET = "card-secret"
+    monkeypatch.setitem(GATEWAYS, "card", CardGateway())
+
+    response = logged_in.post(reverse("balance"), {"amount": "300", "gateway": "card"})
+
+    payment = Payment.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"https://pay.example.com/checkout?order={payment.reference}"
+    assert payment.status == PaymentStatus.PENDING
+
+    body = json.dumps({"reference": payment.reference, "status": "paid", "id": "ch_1"}).encode()
+    for _ in range(2):  # gateways deliver callbacks more than once
+        callback = logged_in.post(
+            reverse("gateway_callback", args=["card"]), body, content_type="application/json", HTTP_X_SIGNATURE=callback_signature(body)
+        )
+        assert callback.status_code == 200
+    payment.refresh_from_db()
+    assert (payment.status, payment.external_id) == (PaymentStatus.PAID, "ch_1")
+    assert client_balance(client=customer) == Decimal("300.00")
 
 
 @pytest.mark.parametrize(

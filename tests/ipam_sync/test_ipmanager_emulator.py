@@ -5,13 +5,15 @@ note of an address, and the functions' refusals — what the client relies on wi
 """
 
 import ipaddress
-import xml.etree.ElementTree as ET
 
 import pytest
 import requests
 
+from tests.panel_protocol import caller, error_of, xml_doc
+
 USER = ("billing", "secret")
 ADMIN = ("admin", "secret")
+raw, doc = caller(USER)
 IP = "133.31.223.20"
 
 
@@ -23,32 +25,8 @@ def app(ipmanager):
     return ipmanager.app
 
 
-def raw(server, func, *, out="json", method="post", credentials=USER, **params) -> requests.Response:
-    """One call as the panel sees it; `credentials=None` sends no authinfo (for func=auth or auth=ID)."""
-    params = {"func": func, "out": out, **params}
-    if credentials:
-        params["authinfo"] = ":".join(credentials)
-    if method == "get":
-        return requests.get(server.url, params=params, timeout=5)
-    return requests.post(server.url, data=params, timeout=5)
-
-
-def doc(server, func, **kwargs) -> dict:
-    response = raw(server, func, **kwargs)
-    assert response.status_code == 200  # API errors too: the error is in the body
-    return response.json()["doc"]
-
-
-def xml_doc(response: requests.Response) -> ET.Element:
-    return ET.fromstring(response.content)  # noqa: S314 (our own emulator on loopback)
-
-
 def as_int(ip: str) -> int:
     return int(ipaddress.ip_address(ip))
-
-
-def error_of(reply: dict) -> tuple[str, str]:
-    return reply["error"]["$type"], reply["error"]["$object"]
 
 
 def allocate(server, **params) -> dict:

@@ -5,16 +5,16 @@ FTP users, `usrparam`, template edits and the Lite edition.
 """
 
 import time
-import xml.etree.ElementTree as ET
 
 import pytest
-import requests
 
 from provisioning.coremanager import emulator as core
 from provisioning.coremanager.emulator import EmulatorServer
 from provisioning.ispmanager.emulator import ISPmanagerEmulator
+from tests.panel_protocol import caller, error_of, xml_doc
 
 ADMIN = ("root", "secret")
+raw, doc = caller(ADMIN)
 ALICE = ("alice", "alice-pass-1")
 KEY = "0123456789abcdef-sso"
 
@@ -30,30 +30,6 @@ def app(ispmanager):
 def lite():
     with EmulatorServer(ISPmanagerEmulator(edition="lite", admins=dict([ADMIN]))) as server:
         yield server
-
-
-def raw(server, func, *, out="json", method="post", credentials=ADMIN, **params) -> requests.Response:
-    """One call as the panel sees it; `credentials=None` sends no authinfo (for func=auth or auth=ID)."""
-    params = {"func": func, "out": out, **params}
-    if credentials:
-        params["authinfo"] = ":".join(credentials)
-    if method == "get":
-        return requests.get(server.url, params=params, timeout=5)
-    return requests.post(server.url, data=params, timeout=5)
-
-
-def doc(server, func, **kwargs) -> dict:
-    response = raw(server, func, **kwargs)
-    assert response.status_code == 200  # API errors too: the error is in the body
-    return response.json()["doc"]
-
-
-def xml_doc(response: requests.Response) -> ET.Element:
-    return ET.fromstring(response.content)  # noqa: S314 (our own emulator on loopback)
-
-
-def error_of(reply: dict) -> tuple[str, str]:
-    return reply["error"]["$type"], reply["error"]["$object"]
 
 
 def add_alice(server, **params) -> dict:
