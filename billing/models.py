@@ -6,7 +6,6 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from encrypted_fields.fields import EncryptedCharField
 from simple_history.models import HistoricalRecords
 
 from billing.choices import (
@@ -21,6 +20,8 @@ from billing.choices import (
     ServiceStatus,
     SuspendReason,
 )
+from billing.secret_fields import SecretField
+from billing.stored_text import StoredTextField
 from billing.username_template import validate_username_template
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -53,7 +54,7 @@ class LedgerEntry(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=LedgerEntryKind.choices)
     # Credits are positive, charges negative.
     amount = models.DecimalField(_("amount"), **MONEY)
-    reference = models.CharField(_("reference"), max_length=200, blank=True)
+    reference = StoredTextField(_("reference"), max_length=200, blank=True)
     # Set by callers that may repeat themselves (a retried payment): the second entry is refused.
     idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True, unique=True)
     created_by = models.ForeignKey(
@@ -228,7 +229,7 @@ class Service(models.Model):
     setup_fee = models.DecimalField(_("setup fee"), **MONEY, default=Decimal("0"), validators=NOT_NEGATIVE)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     panel_username = models.CharField(_("panel username"), max_length=32, blank=True, db_index=True)
-    panel_password = EncryptedCharField(_("panel password"), max_length=200, null=True, blank=True)
+    panel_password = SecretField(_("panel password"), max_length=200, null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -271,7 +272,7 @@ class ServiceStatusChange(models.Model):
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("service"))
     from_status = models.CharField(_("from"), max_length=16, choices=ServiceStatus.choices)
     to_status = models.CharField(_("to"), max_length=16, choices=ServiceStatus.choices)
-    reason = models.CharField(_("why"), max_length=500, blank=True)
+    reason = StoredTextField(_("why"), blank=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("who")
     )
@@ -314,3 +315,17 @@ class Payment(models.Model):
 
     def __str__(self):
         return f"{self.reference}: {self.amount} {self.currency}"
+
+
+class EncryptionKeyCheck(models.Model):
+    """A known value encrypted with the keys in use: start-up checks the configured keys still read it."""
+
+    token = SecretField(_("token"), max_length=200)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("encryption key check")
+        verbose_name_plural = _("encryption key checks")
+
+    def __str__(self):
+        return f"#{self.pk}"

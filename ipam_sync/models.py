@@ -3,9 +3,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
-from encrypted_fields.fields import EncryptedCharField
 from simple_history.models import HistoricalRecords
 
+from billing.secret_fields import SecretField
+from billing.stored_text import StoredTextField
 from billing.validators import validate_ip_type_names, validate_panel_url
 
 DEFAULT_IP_TYPE = "alias"
@@ -26,7 +27,7 @@ class IPmanagerIntegration(models.Model):
         max_length=100,
         help_text=_("An IPmanager account with User permissions: billing gets and returns IP addresses with it."),
     )
-    password = EncryptedCharField(_("Password"), max_length=200)
+    password = SecretField(_("Password"), max_length=200)
     verify_tls = models.BooleanField(_("verify TLS certificate"), default=True)
     ca_certificate = models.TextField(
         _("trusted CA certificate"), blank=True, help_text=_("PEM text of the CA that signed the panel's certificate.")
@@ -41,7 +42,7 @@ class IPmanagerIntegration(models.Model):
             "with --release-foreign."
         ),
     )
-    admin_password = EncryptedCharField(_("Administrator password"), max_length=200, null=True, blank=True)
+    admin_password = SecretField(_("Administrator password"), max_length=200, null=True, blank=True)
     ignore_ip_types = models.BooleanField(_("Ignore types of IP addresses"), default=False)
     ignored_ip_types = models.JSONField(
         _("IP types to ignore"),
@@ -52,7 +53,7 @@ class IPmanagerIntegration(models.Model):
     )
     checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
     check_ok = models.BooleanField(_("connection works"), null=True)
-    check_message = models.TextField(_("check result"), blank=True)
+    check_message = StoredTextField(_("check result"), blank=True)
     history = HistoricalRecords(excluded_fields=["password", "admin_password"])
 
     class Meta:
@@ -116,7 +117,7 @@ class SyncRun(models.Model):
     allocated = models.PositiveIntegerField(_("marked allocated"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
-    message = models.TextField(_("message"), blank=True)
+    message = StoredTextField(_("message"), blank=True)
     started_at = models.DateTimeField(_("started at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
@@ -150,7 +151,7 @@ class SyncChange(models.Model):
     action = models.CharField(_("action"), max_length=16, choices=Action.choices)
     address = models.GenericIPAddressField(_("address"))
     result = models.CharField(_("result"), max_length=16, choices=Result.choices)
-    reason = models.CharField(_("why"), max_length=500, blank=True)
+    reason = StoredTextField(_("why"), blank=True)
 
     class Meta:
         verbose_name = _("sync change")

@@ -18,4 +18,12 @@ class OperationStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+class AttemptOutcome(models.TextChoices):
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    RETRY = "retry", _("Failed, will be retried")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Lease expired: the worker stopped")
+
+
 PENDING_OPERATION_STATUSES = (OperationStatus.QUEUED, OperationStatus.RUNNING)

@@ -3,12 +3,13 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-from encrypted_fields.fields import EncryptedCharField
 from simple_history.models import HistoricalRecords
 
 from billing.choices import PanelAction, ProductType
+from billing.secret_fields import SecretField
+from billing.stored_text import StoredTextField
 from billing.validators import validate_panel_url
-from provisioning.choices import PENDING_OPERATION_STATUSES, ModuleKind, OperationStatus, PanelEdition
+from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, ModuleKind, OperationStatus, PanelEdition
 
 
 class DataCenter(models.Model):
@@ -44,7 +45,7 @@ class ProcessingModule(models.Model):
             "client accounts. ISPmanager Business needs Admin credentials; Reseller credentials do not work."
         ),
     )
-    password = EncryptedCharField(_("Password"), max_length=200)
+    password = SecretField(_("Password"), max_length=200)
     verify_tls = models.BooleanField(
         _("verify TLS certificate"),
         default=True,
@@ -79,7 +80,7 @@ class ProcessingModule(models.Model):
     caller_level = models.CharField(_("level"), max_length=32, blank=True)
     checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
     check_ok = models.BooleanField(_("connection works"), null=True)
-    check_message = models.TextField(_("check result"), blank=True)
+    check_message = StoredTextField(_("check result"), blank=True)
     history = HistoricalRecords(excluded_fields=["password"])
 
     class Meta:
@@ -110,12 +111,12 @@ class Operation(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=OperationStatus.choices, default=OperationStatus.QUEUED, db_index=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
-    last_error = models.TextField(_("last error"), blank=True)
-    result = models.TextField(_("result"), blank=True)
-    reason = models.CharField(_("why"), max_length=500, blank=True)
+    last_error = StoredTextField(_("last error"), blank=True)
+    result = StoredTextField(_("result"), blank=True)
+    reason = StoredTextField(_("why"), blank=True)
     payload = models.JSONField(_("details"), default=dict, blank=True)
     # The password an open or change_password sets, chosen once so that every attempt sets the same.
-    secret = EncryptedCharField(_("secret"), max_length=200, null=True, blank=True)
+    secret = SecretField(_("secret"), max_length=200, null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("who asked")
     )
@@ -141,6 +142,36 @@ class Operation(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} #{self.service_id}"
+
+
+class OperationAttempt(models.Model):
+    """One try at an operation by one worker; only the attempt that still holds the claim applies its result."""
+
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("operation"))
+    number = models.PositiveSmallIntegerField(_("attempt"))
+    worker = models.CharField(_("worker"), max_length=200)
+    started_at = models.DateTimeField(_("started at"))
+    # Renewed on every panel call; recovery takes over only an attempt whose lease has run out.
+    heartbeat_at = models.DateTimeField(_("last sign of life"))
+    lease_until = models.DateTimeField(_("lease until"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    duration = models.DurationField(_("duration"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING)
+    error = StoredTextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
+        ordering = ["operation", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["operation", "number"], name="operationattempt_number_once"),
+            models.UniqueConstraint(
+                fields=["operation"], condition=models.Q(outcome="running"), name="operationattempt_one_running_per_operation"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.operation} #{self.number}"
 
 
 class StaffQueueManager(models.Manager):

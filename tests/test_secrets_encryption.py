@@ -37,6 +37,7 @@ def test_every_secret_field_is_encrypted():
         "ipam_sync.IPmanagerIntegration.password",
         "ipam_sync.IPmanagerIntegration.admin_password",
         "provisioning.Operation.secret",
+        "billing.EncryptionKeyCheck.token",
     }
 
 

@@ -144,7 +144,7 @@ def test_the_check_action_reports_a_password_changed_in_ipmanager_as_an_error(ad
     assert message.startswith("IPmanager Moscow: wrong username or password")
     integration.refresh_from_db()
     assert integration.check_ok is False
-    assert integration.check_message.startswith("wrong username or password")
+    assert str(integration.check_message).startswith("wrong username or password")
 
 
 def test_an_unreachable_ipmanager_does_not_block_saving_and_says_why(admin_client, ipmanager):
