@@ -1,12 +1,14 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from billing.choices import BillingPeriod, ProductType, ResourceKind
+from billing.choices import BillingPeriod, PanelAction, ProductType, ResourceKind
 from billing.models import Client, Service, ServiceResource, TariffPlan, TariffPrice, TariffResource
-from ipam_sync.models import IPAssignment, IPmanagerIntegration
-from provisioning.models import DataCenter, ProcessingModule
+from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
+from provisioning.models import DataCenter, Operation, OperationAttempt, ProcessingModule
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -125,3 +127,41 @@ class IPAssignmentFactory(factory.django.DjangoModelFactory):
     integration = factory.SubFactory(IPmanagerIntegrationFactory)
     service = factory.SubFactory(ServiceFactory)
     address = factory.Sequence(lambda n: f"133.31.{n // 250}.{n % 250 + 1}")
+
+
+class OperationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Operation
+
+    service = factory.SubFactory(ServiceFactory)
+    action = PanelAction.OPEN
+
+
+class OperationAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OperationAttempt
+
+    operation = factory.SubFactory(OperationFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    worker = "worker-1"
+    started_at = factory.LazyFunction(timezone.now)
+    heartbeat_at = factory.SelfAttribute("started_at")
+    lease_until = factory.LazyAttribute(lambda attempt: attempt.started_at + timedelta(minutes=5))
+
+
+class SyncRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SyncRun
+
+    integration = factory.SubFactory(IPmanagerIntegrationFactory)
+    status = SyncRun.Status.DONE
+
+
+class SyncChangeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SyncChange
+
+    run = factory.SubFactory(SyncRunFactory)
+    action = SyncChange.Action.RELEASE
+    address = factory.Sequence(lambda n: f"133.31.{n // 250}.{n % 250 + 1}")
+    result = SyncChange.Result.DONE
