@@ -60,8 +60,9 @@ class LedgerEntryForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Charges come from orders, never typed in by hand.
-        self.fields["kind"].choices = STAFF_LEDGER_KINDS
+        # Charges come from orders, never typed in by hand. A saved entry is only viewed: its form has no fields.
+        if "kind" in self.fields:
+            self.fields["kind"].choices = STAFF_LEDGER_KINDS
 
     def clean(self):
         cleaned = super().clean()
@@ -87,6 +88,11 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_fields(self, request, obj=None):
+        # Viewing an entry also says who added it and when; adding one asks only for what staff type.
+        fields = super().get_fields(request, obj)
+        return [*fields, "created_by", "created_at"] if obj else fields
 
     def save_model(self, request, obj, form, change):
         entry = ledger_entry_add(client=obj.client, kind=obj.kind, amount=obj.amount, reference=obj.reference, created_by=request.user)

@@ -118,6 +118,23 @@ def test_ledger_entry_cannot_be_changed_through_the_admin(admin_client, customer
     assert (entry.client, entry.amount, entry.reference) == (customer, Decimal("500.00"), "original")
 
 
+@pytest.mark.parametrize("prefix", ["", "/ru"], ids=["en", "ru"])
+def test_save_and_view_lands_on_the_entry_shown_read_only_with_who_added_it(admin_client, staff_user, customer, prefix):
+    data = {**ledger_data(customer, LedgerEntryKind.REFUND, "75.50", "refund of order 7"), "_continue": "Save and view"}
+    data.pop("_save")
+
+    response = admin_client.post(prefix + LEDGER_ADD_URL, data, follow=True)
+
+    entry = LedgerEntry.objects.get()
+    assert response.redirect_chain == [(f"{prefix}/admin/billing/ledgerentry/{entry.pk}/change/", 302)]
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert not re.findall(r'<(?:input(?! type="hidden")|select|textarea)\b', page.split('id="content-main"')[1])
+    shown = [re.sub(r"<[^>]+>", "", value) for value in re.findall(r'<div class="readonly">(.*?)</div>', page)]
+    client, _kind, amount, reference, created_by, _created_at = shown
+    assert (client, amount, reference, created_by) == ("Acme", "75,50" if prefix else "75.50", "refund of order 7", "staff@example.com")
+
+
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_ledger_entry_cannot_be_deleted_through_the_admin(admin_client, customer, method):
     entry = ledger_entry_add(client=customer, kind=LedgerEntryKind.TOPUP, amount=Decimal("500.00"))
