@@ -2,8 +2,9 @@
 
 Networks, IP groups, users with pools (an address, a range or a subnet), hidden ranges and allowed
 groups, administrators who see every address with its owner. Addresses are kept by their integer
-value, so a /16 with tens of thousands of allocations answers quickly. Run it alone with
-`python -m ipam_sync.ipmanager.emulator --port 1501 --admin admin:secret`.
+value, so a /16 with tens of thousands of allocations answers quickly. A network's first and last
+addresses (network and broadcast) are never handed out. Run it alone with
+`python -m ipam_sync.ipmanager.emulator --port 1501 --admin admin:secret` (`--help` for the rest).
 """
 
 import ipaddress
@@ -52,6 +53,7 @@ class IPmanagerEmulator(CoreEmulator):
         for name, password in (admins or {"admin": "secret"}).items():
             self.accounts[name] = (password, LEVEL_ADMIN)
         self.networks: list[tuple[int, int]] = []
+        self.reserved: set[int] = set()  # network and broadcast addresses
         self.iptypes: set[str] = set(iptypes)
         self.users: dict[str, User] = {}
         self.allocated: dict[int, dict] = {}  # integer address -> ip, iptype, domain, note, owner
@@ -72,7 +74,10 @@ class IPmanagerEmulator(CoreEmulator):
     # Setup for tests, the demo and the benchmark.
 
     def add_network(self, cidr: str) -> None:
-        self.networks.append(parse_range(cidr))
+        first, last = parse_range(cidr)
+        self.networks.append((first, last))
+        if last - first >= 3:  # a /31 or /32 (RFC 3021) has no network or broadcast address to keep
+            self.reserved |= {first, last}
 
     def add_user(self, name: str, password: str, *, pools=(), hidden=(), groups=()) -> None:
         """A user with "User" permissions; no pools and no groups makes the "dummy" user."""
@@ -88,6 +93,33 @@ class IPmanagerEmulator(CoreEmulator):
 
     def owned_by(self, owner: str) -> list[str]:
         return [entry["ip"] for entry in self.allocated.values() if entry["owner"] == owner]
+
+    # What --state keeps: networks, groups, users and addresses; not the administrators (command line) or sessions.
+
+    def state(self) -> dict:
+        users = {
+            name: {"password": user.password, "pools": user.pools, "hidden": user.hidden, "groups": sorted(user.groups)}
+            for name, user in self.users.items()
+        }
+        return {
+            "networks": self.networks,
+            "reserved": sorted(self.reserved),
+            "iptypes": sorted(self.iptypes),
+            "users": users,
+            "allocated": list(self.allocated.values()),
+            "checking": sorted(self.checking),
+        }
+
+    def restore(self, state: dict) -> None:
+        self.networks = [(first, last) for first, last in state["networks"]]
+        self.reserved = set(state["reserved"])
+        self.iptypes = set(state["iptypes"])
+        self.users = {
+            name: User(user["password"], [tuple(r) for r in user["pools"]], [tuple(r) for r in user["hidden"]], set(user["groups"]))
+            for name, user in state["users"].items()
+        }
+        self.allocated = {int(ipaddress.ip_address(entry["ip"])): dict(entry) for entry in state["allocated"]}
+        self.checking = set(state["checking"])
 
     def authenticate(self, name, password):
         user = self.users.get(name)
@@ -195,6 +227,8 @@ class IPmanagerEmulator(CoreEmulator):
             raise PanelFault("value", "ip", f"'{text}' is not an IPv4 address") from None
         if not any(first <= ip <= last for first, last in self.networks):
             raise PanelFault("value", "ip", f"{text} is in no network")
+        if ip in self.reserved:
+            raise PanelFault("value", "ip", f"{text} is the network or broadcast address of its network")
         if user is not None and not user.may_take(ip):
             raise PanelFault("access", "ip", f"{text} is outside your pool")
         if ip in self.allocated:
@@ -202,11 +236,11 @@ class IPmanagerEmulator(CoreEmulator):
         return ip
 
     def _next_free(self, ranges: list[tuple[int, int]], skip: list[tuple[int, int]]) -> int:
-        """The first address of `ranges` inside a network, free, checked, and not in a hidden range."""
+        """The first address of `ranges` inside a network, free, checked, not reserved and not in a hidden range."""
         for first, last in ranges:
             for net_first, net_last in self.networks:
                 for ip in range(max(first, net_first), min(last, net_last) + 1):
-                    if ip in self.allocated or ip in self.checking or any(a <= ip <= b for a, b in skip):
+                    if ip in self.allocated or ip in self.checking or ip in self.reserved or any(a <= ip <= b for a, b in skip):
                         continue
                     return ip
         raise PanelFault("limit", "ip", "There are no free addresses in your pool")
@@ -214,8 +248,7 @@ class IPmanagerEmulator(CoreEmulator):
 
 def main():
     def build(args):
-        admins = dict(admin.split(":", 1) for admin in args.admin) or None
-        emulator = IPmanagerEmulator(admins=admins)
+        emulator = IPmanagerEmulator(admins=dict(args.admin) or None)
         # The seed's example: the provider's /24, of which billing's user may take .0-.128.
         emulator.add_network("133.31.223.0/24")
         emulator.add_user("billing", "billing-demo", pools=["133.31.223.0-133.31.223.128"], groups=["alias"])

@@ -3,11 +3,14 @@
 A subclass declares its functions; this module parses requests (GET query or POST form),
 authenticates (`authinfo`, `auth` sessions, `func=auth`), answers in `out=json|xml|text`, and
 misbehaves on demand: down, slow, failing the next N calls, or acting and then dropping the reply.
+Tests set `app.faults` directly; a person sets them with command-line flags or POST /_control.
+With `keep_state_in(path)` (the command line's --state) the panel's data survives a restart.
 """
 
 import argparse
 import contextlib
 import json
+import os
 import secrets
 import socket
 import ssl
@@ -24,6 +27,20 @@ from xml.sax.saxutils import escape, quoteattr
 from provisioning.coremanager.client import SECRET_PARAMS
 
 SESSION_IDLE_SECONDS = 3600
+CONTROL_PATH = "/_control"
+CONTROL_SETTINGS = frozenset({"down", "slow", "fail_next", "lose_next", "cut_next", "func", "error_type", "clear"})
+CONTROL_HELP = """\
+Faults can be switched while it runs, at {url}{control}:
+  curl {url}{control}                          what is switched on (JSON)
+  curl -d fail_next=2 {url}{control}           the next 2 calls answer HTTP 503
+  curl -d fail_next=1 -d error_type=exists -d func=user.add.finish {url}{control}
+                                               the next user.add.finish answers the panel error 'exists'
+  curl -d lose_next=1 {url}{control}           the next call is carried out, then its reply is lost
+  curl -d cut_next=1 {url}{control}            the next reply stops halfway
+  curl -d slow=5 {url}{control}                every reply waits 5 seconds (slow=0: no wait)
+  curl -d down=1 {url}{control}                every call is dropped unanswered (down=0: up again)
+  curl -d clear=1 {url}{control}               all faults off
+"""
 
 
 class PanelFault(Exception):
@@ -80,6 +97,39 @@ class Faults:
             self._drops.clear()
             self._cuts.clear()
 
+    def summary(self) -> dict:
+        """What is switched on, as the control URL shows it: counts are calls still to be spoiled."""
+        with self._lock:
+            pending = {name: sum(rule.count for rule in rules) for name, rules in self._switches().items()}
+        return {"down": self.down, "slow": self.delay} | pending
+
+    def apply(self, settings: dict[str, str]) -> None:
+        """Switch faults on or off from text values (the control URL's form, the command line's flags).
+
+        Raises ValueError naming the bad setting; then nothing is changed.
+        """
+        unknown = set(settings) - CONTROL_SETTINGS
+        if unknown:
+            raise ValueError(f"unknown setting {', '.join(sorted(unknown))}; known: {', '.join(sorted(CONTROL_SETTINGS))}")
+        down = _switch(settings["down"]) if "down" in settings else None
+        slow = _seconds(settings["slow"]) if "slow" in settings else None
+        counts = {name: _count(name, settings[name]) for name in ("fail_next", "lose_next", "cut_next") if name in settings}
+        func = settings.get("func") or None
+        if settings.get("clear"):
+            self.clear()
+        if down is not None:
+            self.down = down
+        if slow is not None:
+            self.delay = slow
+        with self._lock:
+            for name, count in counts.items():
+                if count:
+                    error_type = (settings.get("error_type") or None) if name == "fail_next" else None
+                    self._switches()[name].append(_Rule(count, func, error_type))
+
+    def _switches(self) -> dict[str, list]:
+        return {"fail_next": self._failures, "lose_next": self._drops, "cut_next": self._cuts}
+
     def take_failure(self, func: str) -> _Rule | None:
         return self._take(self._failures, func)
 
@@ -100,8 +150,39 @@ class Faults:
         return None
 
 
+def _switch(value: str) -> bool:
+    if value.lower() in ("1", "on", "true", "yes"):
+        return True
+    if value.lower() in ("0", "off", "false", "no", ""):
+        return False
+    raise ValueError(f"down is 1 or 0, not {value!r}")
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 600:
+        raise ValueError(f"slow is a number of seconds from 0 to 600, not {value!r}")
+    return seconds
+
+
+def _count(name: str, value: str) -> int:
+    if not value.isdigit() or int(value) > 1_000_000:
+        raise ValueError(f"{name} is a whole number of calls from 0 to 1000000, not {value!r}")
+    return int(value)
+
+
+class StateFileError(Exception):
+    """The --state file exists but cannot be read back."""
+
+
 class CoreEmulator:
-    """A WSGI app speaking COREmanager. Subclasses fill `functions`, `accounts` and `path`."""
+    """A WSGI app speaking COREmanager. Subclasses fill `functions`, `accounts` and `path`.
+
+    Subclasses that persist give `state()` (JSON-ready) and `restore(state)`.
+    """
 
     path = "/"
     # Functions anyone may call without credentials.
@@ -114,6 +195,8 @@ class CoreEmulator:
         self.accounts: dict[str, tuple[str, int]] = {}  # API logins: name -> (password, level)
         self.sessions: dict[str, tuple[str, str, float]] = {}  # id -> (login, client address, last use)
         self.login_keys: dict[str, str] = {}  # one-time keys of session.newkey -> login
+        self.state_path: Path | None = None
+        self._saved_state = ""
 
     @property
     def functions(self) -> dict:
@@ -126,9 +209,45 @@ class CoreEmulator:
             return Caller(name, account[1])
         return None
 
+    # Keeping the panel's data across restarts.
+
+    def state(self) -> dict:
+        raise NotImplementedError
+
+    def restore(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def keep_state_in(self, path: str | Path) -> None:
+        """Load the data saved in `path`, if any, and save it there again after every call that changes it."""
+        path = Path(path)
+        if path.exists():
+            try:
+                self.restore(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                raise StateFileError(f"cannot read the state file {path} ({error}); move it away to start afresh") from error
+        self.state_path = path
+        self._saved_state = self._state_text()
+
+    def _state_text(self) -> str:
+        return json.dumps(self.state(), ensure_ascii=False, sort_keys=True, indent=1)
+
+    def _save_state(self) -> None:
+        # Called under self.lock. Written to a temporary file, then renamed over the old one, so that
+        # a crash mid-write leaves the previous state, never half a file.
+        text = self._state_text()
+        if text == self._saved_state:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.state_path.parent, delete=False) as file:
+            file.write(text)
+        os.replace(file.name, self.state_path)
+        self._saved_state = text
+
     # WSGI
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == CONTROL_PATH:
+            return self._control(environ, start_response)
         if self.faults.down:
             return _drop(environ, start_response)
         if self.faults.delay:
@@ -150,6 +269,8 @@ class CoreEmulator:
                 doc = self._dispatch(func, params, environ.get("REMOTE_ADDR", ""))
             except PanelFault as fault:
                 doc = {"error": {"$type": fault.type, "$object": fault.object, "$lang": "en", "msg": {"$": fault.msg}}}
+            if self.state_path:
+                self._save_state()
         if self.faults.take_drop(func):
             return _drop(environ, start_response)
         body, content_type = _render(doc, out)
@@ -157,6 +278,16 @@ class CoreEmulator:
         if self.faults.take_cut(func):
             return _half_then_drop(environ, body)
         return [body]
+
+    def _control(self, environ, start_response):
+        """GET: the faults switched on; POST: switch them (see CONTROL_HELP). Works while "down"."""
+        if environ["REQUEST_METHOD"] == "POST":
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                self.faults.apply(dict(parse_qsl(environ["wsgi.input"].read(size).decode(), keep_blank_values=True)))
+            except (ValueError, UnicodeDecodeError) as error:
+                return _json(start_response, "400 Bad Request", {"error": str(error)})
+        return _json(start_response, "200 OK", self.faults.summary())
 
     def _dispatch(self, func: str, params: dict, address: str) -> dict:
         if func == "auth":
@@ -229,6 +360,12 @@ def _drop(environ, start_response):
 def _half_then_drop(environ, body: bytes):
     yield body[: len(body) // 2]
     environ["emulator.drop"]()
+
+
+def _json(start_response, status: str, reply: dict):
+    data = json.dumps(reply).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
 
 
 def _html(start_response, status: str, body: str):
@@ -343,13 +480,63 @@ class EmulatorServer:
             self._server.serve_forever()
 
 
-def serve_forever(build, description: str, default_port: int) -> None:
-    """Command line entry of an emulator: `build(args)` makes the app from the parsed arguments."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--port", type=int, default=default_port)
-    parser.add_argument("--edition", default="business")
-    parser.add_argument("--admin", action="append", default=[], help="LOGIN:PASSWORD of an administrator (repeatable)")
+def admin_credentials(value: str) -> tuple[str, str]:
+    """argparse type of --admin: LOGIN:PASSWORD, both parts non-empty."""
+    login, colon, password = value.partition(":")
+    if not (login and colon and password):
+        raise argparse.ArgumentTypeError(f"expected LOGIN:PASSWORD, got {value!r}")
+    return login, password
+
+
+def port_number(value: str) -> int:
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535 (0: any free port), got {value!r}")
+    return int(value)
+
+
+def serve_forever(build, description: str, default_port: int, *, add_arguments=None) -> None:
+    """Command line entry of an emulator: `build(args)` makes the app from the parsed arguments.
+
+    `add_arguments(parser)` adds the emulator's own flags. Bad flags end with a message, not a traceback.
+    """
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=CONTROL_HELP.format(url=f"http://127.0.0.1:{default_port}", control=CONTROL_PATH),
+    )
+    parser.add_argument("--port", type=port_number, default=default_port, help=f"port on 127.0.0.1 (default {default_port})")
+    parser.add_argument(
+        "--admin", type=admin_credentials, action="append", default=[], metavar="LOGIN:PASSWORD", help="an administrator (repeatable)"
+    )
+    parser.add_argument("--state", metavar="FILE", help="keep the panel's data in FILE across restarts")
+    faults = parser.add_argument_group("faults at start (switch them later at the control URL below)")
+    faults.add_argument("--down", action="store_true", help="drop every call unanswered, as a panel that is down")
+    faults.add_argument("--slow", metavar="SECONDS", help="wait this long before every reply")
+    faults.add_argument("--fail-next", metavar="N", help="answer the next N calls with HTTP 503")
+    faults.add_argument("--lose-next", metavar="N", help="carry out the next N calls, then lose their replies")
+    faults.add_argument("--cut-next", metavar="N", help="stop the next N replies halfway")
+    if add_arguments:
+        add_arguments(parser)
     args = parser.parse_args()
-    server = EmulatorServer(build(args), args.port)
+    app = build(args)
+    flags = {"down": "1" if args.down else None, "slow": args.slow, "fail_next": args.fail_next}
+    flags |= {"lose_next": args.lose_next, "cut_next": args.cut_next}
+    try:
+        app.faults.apply({name: value for name, value in flags.items() if value is not None})
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        if args.state:
+            app.keep_state_in(args.state)
+    except StateFileError as error:
+        parser.exit(1, f"{parser.prog}: error: {error}\n")
+    try:
+        server = EmulatorServer(app, args.port)
+    except OSError as error:
+        parser.exit(1, f"{parser.prog}: error: cannot listen on 127.0.0.1:{args.port}: {error.strerror or error}\n")
     print(f"{description} on {server.url}", flush=True)
+    if args.state:
+        print(f"  its data is kept in {args.state} (delete the file to start afresh)", flush=True)
+    switched = ", ".join(f"{name}={value}" for name, value in app.faults.summary().items())
+    print(f"  faults: {switched}; switch them at http://127.0.0.1:{server.port}{CONTROL_PATH} (see --help)", flush=True)
     server.serve()

@@ -3,7 +3,7 @@
 Users, templates (presets), FTP users, license.info, whoami, sessions, Lite and Business editions,
 administrator/reseller/user levels and the documented error types. Its state is plain dicts that
 tests read; `faults` makes it misbehave. Run it alone with
-`python -m provisioning.ispmanager.emulator --port 1500 --admin root:secret`.
+`python -m provisioning.ispmanager.emulator --port 1500 --admin root:secret` (`--help` for the rest).
 """
 
 import re
@@ -76,6 +76,16 @@ class ISPmanagerEmulator(CoreEmulator):
 
     def add_preset(self, name: str, **limits) -> None:
         self.presets[name] = {key: str(value) for key, value in limits.items()}
+
+    # What --state keeps: the panel's data, not its logins (given on the command line) or sessions.
+
+    def state(self) -> dict:
+        return {"users": self.users, "presets": self.presets, "ftp_users": self.ftp_users, "ip_addresses": self.ip_addresses}
+
+    def restore(self, state: dict) -> None:
+        for name, table in self.state().items():
+            table.clear()
+            table.update(state[name])
 
     # Functions.
 
@@ -362,14 +372,16 @@ class ISPmanagerEmulator(CoreEmulator):
 
 
 def main():
+    def add_arguments(parser):
+        parser.add_argument("--edition", choices=["business", "lite"], default="business")
+
     def build(args):
-        admins = dict(admin.split(":", 1) for admin in args.admin) or None
-        emulator = ISPmanagerEmulator(edition=args.edition, admins=admins)
+        emulator = ISPmanagerEmulator(edition=args.edition, admins=dict(args.admin) or None)
         # The seed's example template, so that the demo shows "tariff over template".
         emulator.add_preset("Site hosting", limit_db=25, limit_webdomains=25, limit_quota=10240)
         return emulator
 
-    serve_forever(build, "ISPmanager 5 emulator", 1500)
+    serve_forever(build, "ISPmanager 5 emulator", 1500, add_arguments=add_arguments)
 
 
 if __name__ == "__main__":

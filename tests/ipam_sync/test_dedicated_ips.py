@@ -69,7 +69,7 @@ def test_the_note_names_this_billing_and_the_service(settings):
 
 @pytest.mark.parametrize(
     ("address", "allowed"),
-    [("133.31.223.0", True), ("133.31.223.128", True), ("133.31.223.129", False), ("133.31.223.200", False)],
+    [("133.31.223.1", True), ("133.31.223.128", True), ("133.31.223.129", False), ("133.31.223.200", False)],
 )
 def test_the_user_may_take_only_addresses_of_its_range(integration, ipm, address, allowed):
     client = ipmanager_client(integration)
@@ -268,7 +268,7 @@ def test_an_address_released_on_delete_goes_to_a_later_service_once_ipmanager_ch
 def test_ipmanager_handing_out_an_address_billing_still_holds_fails_the_open_and_points_to_sync_ips(
     make_service, live_assignment, ipm, panel, tasks
 ):
-    holder = live_assignment(pool_address(0))  # free in IPmanager: the next address it hands out
+    holder = live_assignment(pool_address(1))  # free in IPmanager: the next address it hands out (.0 is the network)
     service = make_service(ips=1)
 
     operation = pay(service)

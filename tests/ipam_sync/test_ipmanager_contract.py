@@ -125,28 +125,28 @@ def test_allocation_errors_are_permanent_and_typed(client, app, kwargs, kind, ob
 def test_the_administrator_allocates_on_behalf_of_a_user(client, admin, app):
     assert admin.allocate(iptype="alias", domain="s.example.com", note=NOTE, ip="133.31.223.60", owner="billing") == "133.31.223.60"
     assert [(a.ip, a.domain) for a in client.addresses()] == [("133.31.223.60", "s.example.com")]
-    assert admin.allocate(iptype="public", domain="", note="") == "133.31.223.0"  # next free of the whole network
-    assert app.allocated[as_int("133.31.223.0")]["owner"] == "admin"
+    assert admin.allocate(iptype="public", domain="", note="") == "133.31.223.1"  # next free of the whole network
+    assert app.allocated[as_int("133.31.223.1")]["owner"] == "admin"
 
 
-def test_an_exhausted_pool_is_limit_ip_after_all_129_addresses(client, app):
+def test_an_exhausted_pool_is_limit_ip_after_all_128_addresses(client, app):
     taken = take_all(client)
-    assert taken == [f"133.31.223.{n}" for n in range(129)]
+    assert taken == [f"133.31.223.{n}" for n in range(1, 129)]  # .0 is the network address
     error = raises(PermanentError, allocate, client)
     assert (error.type, error.object, error.message) == ("limit", "ip", "There are no free addresses in your pool")
-    assert len(app.allocated) == 129
+    assert len(app.allocated) == 128
 
 
 def test_a_hidden_range_is_never_picked_automatically_but_can_be_asked_for(ipmanager, app):
-    hiding = user_with(ipmanager, "hiding", pools=["133.31.223.0-133.31.223.1"], hidden=["133.31.223.2-133.31.223.3"])
-    assert take_all(hiding) == ["133.31.223.0", "133.31.223.1"]
-    assert allocate(hiding, ip="133.31.223.2") == "133.31.223.2"
-    assert sorted(app.owned_by("hiding")) == ["133.31.223.0", "133.31.223.1", "133.31.223.2"]
+    hiding = user_with(ipmanager, "hiding", pools=["133.31.223.1-133.31.223.2"], hidden=["133.31.223.3-133.31.223.4"])
+    assert take_all(hiding) == ["133.31.223.1", "133.31.223.2"]
+    assert allocate(hiding, ip="133.31.223.3") == "133.31.223.3"
+    assert sorted(app.owned_by("hiding")) == ["133.31.223.1", "133.31.223.2", "133.31.223.3"]
 
 
 def test_a_hidden_range_inside_the_pool_is_not_picked_automatically(ipmanager):
-    hiding = user_with(ipmanager, "hiding", pools=["133.31.223.0-133.31.223.3"], hidden=["133.31.223.1-133.31.223.2"])
-    assert take_all(hiding) == ["133.31.223.0", "133.31.223.3"]
+    hiding = user_with(ipmanager, "hiding", pools=["133.31.223.1-133.31.223.4"], hidden=["133.31.223.2-133.31.223.3"])
+    assert take_all(hiding) == ["133.31.223.1", "133.31.223.4"]
 
 
 def test_a_pool_across_two_networks_hands_out_their_addresses(ipmanager, app):

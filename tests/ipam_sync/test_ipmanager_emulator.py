@@ -39,7 +39,7 @@ def allocate(server, **params) -> dict:
 def test_json_allocation_is_ok_and_the_address_as_id(ipmanager, app):
     response = raw(ipmanager, "ip.edit", sok="ok", family="ipv4", iptype="alias", domain="new.example.com", note="n")
     assert response.headers["Content-Type"] == "application/json"
-    assert response.json() == {"doc": {"ok": {}, "id": {"$": "133.31.223.0"}}}
+    assert response.json() == {"doc": {"ok": {}, "id": {"$": "133.31.223.1"}}}  # .0 is the network address
 
 
 @pytest.mark.parametrize(
@@ -197,3 +197,32 @@ def test_the_administrator_marks_an_address_allocated_for_a_user(ipmanager, app)
 def test_a_wrong_path_is_an_html_404(ipmanager):
     response = requests.post(ipmanager.url.replace("/ipmgr", "/ispmgr"), data={"func": "whoami", "out": "json"}, timeout=5)
     assert (response.status_code, response.headers["Content-Type"]) == (404, "text/html")
+
+
+# A network's first and last addresses (network and broadcast) are never handed out.
+
+
+def test_the_whole_network_hands_out_every_address_but_the_network_and_broadcast(ipmanager):
+    taken = []
+    while "id" in (reply := allocate(ipmanager, credentials=ADMIN)):
+        taken.append(reply["id"]["$"])
+
+    assert taken == [f"133.31.223.{n}" for n in range(1, 255)]
+    assert error_of(reply) == ("limit", "ip")
+
+
+@pytest.mark.parametrize("address", ["133.31.223.0", "133.31.223.255"])
+def test_asking_for_the_network_or_broadcast_address_is_refused(ipmanager, address):
+    reply = allocate(ipmanager, credentials=ADMIN, ip=address, owner="billing")
+
+    assert error_of(reply) == ("value", "ip")
+    assert reply["error"]["msg"]["$"] == f"{address} is the network or broadcast address of its network"
+    assert ipmanager.app.allocated == {}
+
+
+def test_a_31_network_has_no_network_or_broadcast_address_to_keep(ipmanager):
+    ipmanager.app.add_network("10.9.0.0/31")
+
+    taken = [allocate(ipmanager, credentials=ADMIN, ip=ip)["id"]["$"] for ip in ("10.9.0.0", "10.9.0.1")]
+
+    assert taken == ["10.9.0.0", "10.9.0.1"]
