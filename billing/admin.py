@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
+from django.utils.translation import gettext_noop, ngettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
 from billing.admin_actions import bulk_action
@@ -21,6 +21,7 @@ from billing.models import (
     TariffPrice,
     TariffResource,
 )
+from billing.money import money_format
 from billing.payments import payment_cancel, payment_confirm
 from billing.selectors import client_list_with_balance
 from billing.services import (
@@ -32,6 +33,7 @@ from billing.services import (
     service_mark_paid,
     service_pay,
 )
+from billing.stored_text import StoredText
 
 STAFF_LEDGER_KINDS = [(kind.value, kind.label) for kind in LedgerEntryKind if kind != LedgerEntryKind.CHARGE]
 
@@ -49,7 +51,7 @@ class ClientAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("balance"), ordering="balance")
     def balance(self, obj):
-        return f"{obj.balance:.2f} {obj.currency}"
+        return money_format(obj.balance, obj.currency)
 
 
 class LedgerEntryForm(forms.ModelForm):
@@ -296,7 +298,8 @@ class ServiceAdmin(admin.ModelAdmin):
         resources_changed = any(formset.model is ServiceResource and formset.has_changed() for formset in formsets)
         if change and resources_changed and form.instance.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED):
             try:
-                service_action_request(service=form.instance, action=PanelAction.SET_LIMITS, by=request.user, reason=_("resources changed"))
+                reason = StoredText(gettext_noop("resources changed"))
+                service_action_request(service=form.instance, action=PanelAction.SET_LIMITS, by=request.user, reason=reason)
             except ValidationError as error:
                 self.message_user(request, " ".join(error.messages), messages.WARNING)
             else:

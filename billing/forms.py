@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from billing.choices import ProductType, ResourceKind
+from billing.money import money_format
 
 
 def add_service_errors(form, error: ValidationError) -> None:
@@ -95,8 +96,8 @@ class OrderForm(forms.Form):
                 label=resource.get_kind_display(),
                 initial=resource.included,
                 min_value=0,
-                help_text=_("%(included)d included; each extra %(price)s %(currency)s a month")
-                % {"included": resource.included, "price": resource.unit_price, "currency": tariff.currency},
+                help_text=_("%(included)d included; each extra %(price)s a month")
+                % {"included": resource.included, "price": money_format(resource.unit_price, tariff.currency)},
             )
             # The browser's hint; order_place enforces the same limits.
             field.widget.attrs["min"] = resource.included

@@ -15,13 +15,15 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from billing.choices import LedgerEntryKind, PaymentStatus
 from billing.models import Client, Payment
+from billing.money import money_format
 from billing.services import ledger_entry_add
+from billing.stored_text import StoredText
 
 MIN_TOPUP, MAX_TOPUP = Decimal("1.00"), Decimal("1000000.00")
 
@@ -68,11 +70,10 @@ class ManualGateway(Gateway):
 
     def instructions(self, payment):
         return _(
-            "Transfer %(amount)s %(currency)s to:\n%(details)s\nPayment reference: %(reference)s\n"
+            "Transfer %(amount)s to:\n%(details)s\nPayment reference: %(reference)s\n"
             "Your balance is credited when the transfer arrives."
         ) % {
-            "amount": payment.amount,
-            "currency": payment.currency,
+            "amount": money_format(payment.amount, payment.currency),
             "details": settings.BANK_TRANSFER_DETAILS,
             "reference": payment.reference,
         }
@@ -148,13 +149,11 @@ def payment_confirm(*, payment: Payment, by=None, external_id: str = "") -> Paym
     locked.status, locked.paid_at, locked.confirmed_by = PaymentStatus.PAID, timezone.now(), by
     locked.external_id = external_id or locked.external_id
     locked.save(update_fields=["status", "paid_at", "confirmed_by", "external_id"])
-    with translation.override(locked.client.language):  # the client reads it in its history
-        reference = _("Payment %(reference)s") % {"reference": locked.reference}
     ledger_entry_add(
         client=locked.client,
         kind=LedgerEntryKind.TOPUP,
         amount=locked.amount,
-        reference=reference,
+        reference=StoredText(gettext_noop("Payment %(reference)s"), {"reference": locked.reference}),
         created_by=by,
         idempotency_key=f"payment-{locked.pk}",
     )

@@ -5,8 +5,9 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from billing.choices import (
     FLAG_RESOURCES,
@@ -19,9 +20,11 @@ from billing.choices import (
     SuspendReason,
 )
 from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
+from billing.money import money_format
 from billing.pricing import tariff_quote
 from billing.selectors import client_balance
 from billing.signals import panel_action_requested
+from billing.stored_text import StoredText
 from billing.validators import validate_domain
 
 _S = ServiceStatus
@@ -40,7 +43,7 @@ class InsufficientFunds(ValidationError):
     def __init__(self, missing: Decimal, currency: str):
         self.missing = missing
         super().__init__(
-            _("Not enough money on the balance: %(missing)s %(currency)s more is needed.") % {"missing": missing, "currency": currency},
+            _("Not enough money on the balance: %(missing)s more is needed.") % {"missing": money_format(missing, currency)},
             code="insufficient_funds",
         )
 
@@ -63,7 +66,7 @@ def ledger_entry_add(
     client: Client,
     kind: str,
     amount: Decimal,
-    reference: str = "",
+    reference: StoredText | str = "",
     created_by=None,
     idempotency_key: str | None = None,
 ) -> LedgerEntry:
@@ -101,7 +104,7 @@ def ledger_entry_add(
 
 
 @transaction.atomic
-def service_status_change(*, service: Service, to: str, by=None, reason: str = "", suspend_reason: str = "") -> Service:
+def service_status_change(*, service: Service, to: str, by=None, reason: StoredText | str = "", suspend_reason: str = "") -> Service:
     """Move a service to another status if the transition table allows it, and write the audit row."""
     locked = Service.objects.select_for_update().get(pk=service.pk)
     current = ServiceStatus(locked.status)
@@ -129,7 +132,7 @@ def service_resources_fill(*, service: Service) -> None:
 
 
 @transaction.atomic
-def service_mark_paid(*, service: Service, by=None, reason: str = "") -> Service:
+def service_mark_paid(*, service: Service, by=None, reason: StoredText | str = "") -> Service:
     """Record that an ordered service is paid for, and ask for its account to be created."""
     locked = Service.objects.select_for_update().get(pk=service.pk)
     if locked.paid_at:
@@ -143,20 +146,23 @@ def service_mark_paid(*, service: Service, by=None, reason: str = "") -> Service
     locked.paid_at = timezone.now()
     locked.save(update_fields=["paid_at", "updated_at"])
     service_resources_fill(service=locked)
-    service_status_change(service=locked, to=ServiceStatus.PROCESSING, by=by, reason=reason or _("paid"))
+    service_status_change(service=locked, to=ServiceStatus.PROCESSING, by=by, reason=reason or StoredText(gettext_noop("paid")))
     panel_action_requested.send(sender=Service, service=locked, action=PanelAction.OPEN, by=by, reason=reason, payload={})
     return locked
 
 
 @transaction.atomic
-def service_action_request(*, service: Service, action: str, by=None, reason: str = "", suspend_reason: str = "") -> Service:
+def service_action_request(
+    *, service: Service, action: str, by=None, reason: StoredText | str = "", suspend_reason: str = ""
+) -> Service:
     """Ask for a panel action on a service; its status changes only when the panel has done it.
 
     An unpaid service has nothing in a panel: deleting it is immediate.
     """
     locked = Service.objects.select_for_update().get(pk=service.pk)
     if action == PanelAction.CLOSE and locked.status == ServiceStatus.ORDERED:
-        return service_status_change(service=locked, to=ServiceStatus.DELETED, by=by, reason=reason or _("cancelled before payment"))
+        reason = reason or StoredText(gettext_noop("cancelled before payment"))
+        return service_status_change(service=locked, to=ServiceStatus.DELETED, by=by, reason=reason)
     if locked.status not in REQUESTABLE_IN[action]:
         raise ValidationError(
             _("Service #%(id)d is “%(status)s”: “%(action)s” is not possible now.")
@@ -285,13 +291,11 @@ def service_pay(*, service: Service, by=None) -> Service:
         if locked.paid_at:
             return locked
         if locked.first_payment:
-            with translation.override(locked.client.language):  # the client reads it in its history
-                reference = _("Service #%(id)d, first payment") % {"id": locked.pk}
             ledger_entry_add(
                 client=locked.client,
                 kind=LedgerEntryKind.CHARGE,
                 amount=locked.first_payment,
-                reference=reference,
+                reference=StoredText(gettext_noop("Service #%(id)d, first payment"), {"id": locked.pk}),
                 created_by=by,
                 idempotency_key=f"service-{locked.pk}-first-payment",
             )
@@ -337,5 +341,5 @@ def service_client_request(*, service: Service, action: str, user) -> Service:
     if action == PanelAction.RESUME and service.suspend_reason != SuspendReason.CLIENT:
         raise ValidationError(_("Only a service you suspended yourself can be resumed here: please contact support."), code="not_yours")
     return service_action_request(
-        service=service, action=action, by=user, reason=_("asked by the client"), suspend_reason=SuspendReason.CLIENT
+        service=service, action=action, by=user, reason=StoredText(gettext_noop("asked by the client")), suspend_reason=SuspendReason.CLIENT
     )

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from billing.choices import ResourceKind
 from billing.models import Service
+from billing.stored_text import StoredText
 from ipam_sync.ipmanager.client import DEFAULT_IP_TYPE, LEVEL_ADMIN, IPmanagerClient
 from ipam_sync.models import IPAssignment, IPmanagerIntegration
 from provisioning.coremanager.client import tls_verify
@@ -107,7 +109,7 @@ def service_ips_release(*, service: Service) -> None:
 @dataclass
 class IntegrationCheck:
     ok: bool
-    message: str
+    message: StoredText | str  # str: the panel's own words
     blocking: bool = False
     warning: bool = False
 
@@ -133,26 +135,39 @@ def _check(integration: IPmanagerIntegration) -> IntegrationCheck:
         if error.type != "missed":
             return IntegrationCheck(ok=False, message=error.message, blocking=True)
         # The panel has no address pools: a "dummy" integration through ISPmanager Business.
-        return IntegrationCheck(
-            ok=True,
-            message=f"Logged in as {name}. This panel hands out no addresses: a dummy integration, fine when dedicated IPs are not sold.",
+        message = gettext_noop(
+            "Logged in as %(user)s. This panel hands out no addresses: a dummy integration, fine when dedicated IPs are not sold."
         )
+        return IntegrationCheck(ok=True, message=StoredText(message, {"user": name}))
     except ProvisioningError as error:
         return IntegrationCheck(ok=False, message=error.message)
     usable = sum(pool.size for pool in pools if not pool.hidden)
     if not usable or not groups:
-        message = f"User {name} has no IP access: a valid dummy integration, fine when dedicated IPs are not sold."
+        message = StoredText(
+            gettext_noop("User %(user)s has no IP access: a valid dummy integration, fine when dedicated IPs are not sold."), {"user": name}
+        )
     else:
         ranges = ", ".join(pool.range for pool in pools if not pool.hidden)
-        message = f"User {name} may take {usable} addresses ({ranges}) in the groups: {', '.join(groups)}."
+        message = StoredText(
+            gettext_noop("User %(user)s may take the addresses %(ranges)s (%(count)d in all) in the groups: %(groups)s."),
+            {"user": name, "ranges": ranges, "count": usable, "groups": ", ".join(groups)},
+        )
         if DEFAULT_IP_TYPE not in groups:
-            message += f" Shared hosting uses the '{DEFAULT_IP_TYPE}' group, which this user may not take."
+            more = gettext_noop("Shared hosting uses the '%(group)s' group, which this user may not take.")
+            message = _and(message, StoredText(more, {"group": DEFAULT_IP_TYPE}))
     if integration.admin_username:
         try:
             admin_name, admin_level = ipmanager_client(integration, administrator=True, timeout=settings.PANEL_CHECK_TIMEOUT).whoami()
         except ProvisioningError as error:
-            return IntegrationCheck(ok=False, message=f"{message} Administrator login: {error.message}", blocking=error.type == "auth")
+            login = StoredText(gettext_noop("Administrator login: %(error)s"), {"error": error.message})
+            return IntegrationCheck(ok=False, message=_and(message, login), blocking=error.type == "auth")
         if admin_level < LEVEL_ADMIN:
-            return IntegrationCheck(ok=False, message=f"{message} {admin_name} is not an IPmanager administrator.", blocking=True)
-        message += f" Synchronization runs as administrator {admin_name}."
+            not_admin = StoredText(gettext_noop("%(user)s is not an IPmanager administrator."), {"user": admin_name})
+            return IntegrationCheck(ok=False, message=_and(message, not_admin), blocking=True)
+        message = _and(message, StoredText(gettext_noop("Synchronization runs as administrator %(user)s."), {"user": admin_name}))
     return IntegrationCheck(ok=True, message=message)
+
+
+def _and(first: StoredText, then: StoredText) -> StoredText:
+    """Two sentences of a check's report, each translated on its own."""
+    return StoredText(gettext_noop("%(first)s %(then)s"), {"first": first, "then": then})

@@ -14,8 +14,11 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from billing.models import Service
+from billing.stored_text import StoredText
 from ipam_sync.ipmanager.client import Address
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
 from ipam_sync.services import ipmanager_client, is_ours, note_for
@@ -25,6 +28,9 @@ RELEASE_BATCH = 100
 # A run still "running" after this long died with its process; it no longer blocks the next one.
 STALE_AFTER = timedelta(hours=2)
 Action, Result = SyncChange.Action, SyncChange.Result
+HELD_BY_A_SERVICE = StoredText(gettext_noop("held by a live service in billing"))
+HELD_BY_NO_SERVICE = StoredText(gettext_noop("used in IPmanager, held by no service"))
+ALREADY_FREE = StoredText(gettext_noop("already free"))
 
 
 class SyncBusy(Exception):
@@ -51,19 +57,19 @@ def sync_ips_run(
     try:
         return _run(run, max_release=max_release, force=force, release_foreign=release_foreign, progress=progress)
     except Exception as error:
-        _finish(run, SyncRun.Status.FAILED, f"Stopped by an unexpected error: {error!r}")
+        _finish(run, SyncRun.Status.FAILED, StoredText(gettext_noop("Stopped by an unexpected error: %(error)s"), {"error": repr(error)}))
         raise
 
 
 def _start(integration: IPmanagerIntegration, *, dry_run: bool) -> SyncRun:
     SyncRun.objects.filter(integration=integration, status=SyncRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER).update(
-        status=SyncRun.Status.FAILED, finished_at=timezone.now(), message="The process running it stopped."
+        status=SyncRun.Status.FAILED, finished_at=timezone.now(), message=StoredText(gettext_noop("The process running it stopped."))
     )
     try:
         with transaction.atomic():
             return SyncRun.objects.create(integration=integration, dry_run=dry_run, as_administrator=bool(integration.admin_username))
     except IntegrityError:
-        raise SyncBusy(f"a sync of {integration} is already running") from None
+        raise SyncBusy(_("a sync of %(integration)s is already running") % {"integration": integration}) from None
 
 
 def _run(run: SyncRun, *, max_release: int, force: bool, release_foreign: bool, progress) -> SyncRun:
@@ -73,24 +79,27 @@ def _run(run: SyncRun, *, max_release: int, force: bool, release_foreign: bool, 
         listed = client.addresses()
     except PermanentError as error:
         if (error.type, error.object) != ("missed", "func"):
-            return _finish(run, SyncRun.Status.FAILED, f"The IPmanager list could not be read, nothing was changed: {error.message}")
+            message = gettext_noop("The IPmanager list could not be read, nothing was changed: %(error)s")
+            return _finish(run, SyncRun.Status.FAILED, StoredText(message, {"error": error.message}))
         # Not an IPmanager: a dummy integration through ISPmanager Business hands out no addresses.
-        return _finish(run, SyncRun.Status.DONE, "This panel hands out no addresses (a dummy integration): nothing to do.")
+        message = gettext_noop("This panel hands out no addresses (a dummy integration): nothing to do.")
+        return _finish(run, SyncRun.Status.DONE, StoredText(message))
     except ProvisioningError as error:
-        return _finish(run, SyncRun.Status.FAILED, f"The IPmanager list could not be read completely, nothing was changed: {error.message}")
+        message = gettext_noop("The IPmanager list could not be read completely, nothing was changed: %(error)s")
+        return _finish(run, SyncRun.Status.FAILED, StoredText(message, {"error": error.message}))
     run.listed = len(listed)
     plan = _plan(run, listed, release_foreign=release_foreign)
     if len(plan.release) > max_release and not force:
-        _record(run, plan, Result.PLANNED, "refused: above the release cap")
-        return _finish(
-            run,
-            SyncRun.Status.REFUSED,
-            f"{len(plan.release)} addresses would be released, more than the cap of {max_release}: nothing was changed. "
-            "Check the plan (--dry-run), then run again with --force or a higher --max-release.",
+        _record(run, plan, Result.PLANNED, StoredText(gettext_noop("refused: above the release cap")))
+        message = gettext_noop(
+            "Addresses to release: %(count)d, more than the cap of %(cap)d: nothing was changed. "
+            "Check the plan (--dry-run), then run again with --force or a higher --max-release."
         )
+        return _finish(run, SyncRun.Status.REFUSED, StoredText(message, {"count": len(plan.release), "cap": max_release}))
     if run.dry_run:
-        _record(run, plan, Result.PLANNED, "dry run")
-        return _finish(run, SyncRun.Status.DONE, f"Dry run: {len(plan.release)} to release, {len(plan.allocate)} to mark allocated.")
+        _record(run, plan, Result.PLANNED, StoredText(gettext_noop("dry run")))
+        message = gettext_noop("Dry run: %(release)d to release, %(allocate)d to mark allocated.")
+        return _finish(run, SyncRun.Status.DONE, StoredText(message, {"release": len(plan.release), "allocate": len(plan.allocate)}))
     # With administrator credentials an address marked allocated still belongs to billing's user.
     owner = integration.username if run.as_administrator else None
     changes = _apply(client, plan, owner, progress)
@@ -100,8 +109,9 @@ def _run(run: SyncRun, *, max_release: int, force: bool, release_foreign: bool, 
     run.released = sum(c.action == Action.RELEASE and c.result == Result.DONE for c in changes)
     run.allocated = sum(c.action == Action.ALLOCATE and c.result == Result.DONE for c in changes)
     run.failed = sum(c.result == Result.FAILED for c in changes)
-    summary = f"Released {run.released}, marked allocated {run.allocated}, skipped {run.skipped}, failed {run.failed}."
-    return _finish(run, SyncRun.Status.DONE, summary)
+    summary = gettext_noop("Released %(released)d, marked allocated %(allocated)d, skipped %(skipped)d, failed %(failed)d.")
+    counts = {"released": run.released, "allocated": run.allocated, "skipped": run.skipped, "failed": run.failed}
+    return _finish(run, SyncRun.Status.DONE, StoredText(summary, counts))
 
 
 def _plan(run: SyncRun, listed: list[Address], *, release_foreign: bool) -> Plan:
@@ -124,9 +134,11 @@ def _plan(run: SyncRun, listed: list[Address], *, release_foreign: bool) -> Plan
         if ours or (release_foreign and run.as_administrator):
             plan.release.append(address)
         else:
-            reason = (
-                f"not taken by this billing (note: {address.note or 'none'}): "
-                "released only with administrator credentials and --release-foreign"
+            reason = StoredText(
+                gettext_noop(
+                    "not taken by this billing (note: %(note)s): released only with administrator credentials and --release-foreign"
+                ),
+                {"note": address.note or StoredText(gettext_noop("none"))},
             )
             plan.skipped.append(SyncChange(run=run, action=Action.RELEASE, address=ip, result=Result.SKIPPED, reason=reason))
     missing = [(ip, ip_type, service_id) for ip, (ip_type, service_id) in billing.items() if ip not in panel]
@@ -148,7 +160,7 @@ def _apply(client, plan: Plan, owner: str | None, progress) -> list[SyncChange]:
     for ip, ip_type, domain, note in plan.allocate:
         try:
             client.allocate(ip=ip, iptype=ip_type, domain=domain, note=note, owner=owner)
-            changes.append(SyncChange(action=Action.ALLOCATE, address=ip, result=Result.DONE, reason="held by a live service in billing"))
+            changes.append(SyncChange(action=Action.ALLOCATE, address=ip, result=Result.DONE, reason=HELD_BY_A_SERVICE))
         except ProvisioningError as error:
             changes.append(SyncChange(action=Action.ALLOCATE, address=ip, result=Result.FAILED, reason=_why(error)))
         done += 1
@@ -163,21 +175,17 @@ def _release(client, ips: list[str]) -> list[SyncChange]:
     """Release a batch in one call; when the panel refuses the batch, address by address."""
     try:
         client.release(*ips)
-        return [
-            SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason="used in IPmanager, held by no service") for ip in ips
-        ]
+        return [SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason=HELD_BY_NO_SERVICE) for ip in ips]
     except ProvisioningError:
         pass
     changes = []
     for ip in ips:
         try:
             client.release(ip)
-            changes.append(
-                SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason="used in IPmanager, held by no service")
-            )
+            changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason=HELD_BY_NO_SERVICE))
         except PermanentError as error:
             if error.type == "missed":
-                changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason="already free"))
+                changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason=ALREADY_FREE))
             else:
                 changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.FAILED, reason=_why(error)))
         except ProvisioningError as error:
@@ -185,19 +193,20 @@ def _release(client, ips: list[str]) -> list[SyncChange]:
     return changes
 
 
-def _why(error: ProvisioningError) -> str:
+def _why(error: ProvisioningError) -> StoredText:
     if error.type == "access":
-        return f"insufficient permission: {error.message} (give administrator credentials to change it)"
-    return error.message
+        message = gettext_noop("insufficient permission: %(error)s (give administrator credentials to change it)")
+        return StoredText(message, {"error": error.message})
+    return StoredText.of(error.message)  # the panel's own words
 
 
-def _record(run: SyncRun, plan: Plan, result: str, reason: str) -> None:
+def _record(run: SyncRun, plan: Plan, result: str, reason: StoredText) -> None:
     planned = [SyncChange(run=run, action=Action.RELEASE, address=a.ip, result=result, reason=reason) for a in plan.release]
     planned += [SyncChange(run=run, action=Action.ALLOCATE, address=ip, result=result, reason=reason) for ip, *_ in plan.allocate]
     SyncChange.objects.bulk_create(plan.skipped + planned, batch_size=1000)
 
 
-def _finish(run: SyncRun, status: str, message: str) -> SyncRun:
+def _finish(run: SyncRun, status: str, message: StoredText) -> SyncRun:
     run.status, run.message, run.finished_at = status, message, timezone.now()
     run.save()
     return run

@@ -6,10 +6,14 @@
   var perPeriod = document.getElementById("price-per-period");
   var due = document.getElementById("price-due");
 
+  // Grouped and separated as the page's language does it, like billing/money.py on the server.
+  var number = new Intl.NumberFormat(document.documentElement.lang || "en", {minimumFractionDigits: 2, maximumFractionDigits: 2});
+
   function amount(cents) {
     var sign = cents < 0 ? "-" : "";
     cents = Math.abs(cents);
-    return sign + Math.floor(cents / 100) + "." + String(cents % 100).padStart(2, "0");
+    // A decimal string rather than cents / 100: Intl formats it exactly, with no float rounding.
+    return number.format(sign + Math.floor(cents / 100) + "." + String(cents % 100).padStart(2, "0"));
   }
 
   function update() {

@@ -50,7 +50,7 @@ def test_staff_top_up_is_added_by_the_staff_user_and_shows_in_the_client_balance
     (row,) = clients.context["cl"].result_list
     assert row.balance == Decimal("500.00")
     (shown,) = re.findall(r'<td class="field-balance">([^<]*)</td>', clients.content.decode())
-    assert shown == f"500.00 {customer.currency}"
+    assert shown == f"500.00\xa0{customer.currency}"  # the amount and its currency never split over two lines
 
 
 def test_staff_negative_adjustment_is_added_and_lowers_the_balance(admin_client, staff_user, customer):

@@ -220,7 +220,7 @@ def test_pay_from_balance_with_too_little_money_names_the_service_and_changes_no
     response = post_action(admin_client, SERVICES, "pay_from_balance", ordered, payable)
 
     assert sorted(messages_of(response)) == sorted(
-        [f"{ordered}: Not enough money on the balance: 250.00 RUB more is needed.", "1 service paid."]
+        [f"{ordered}: Not enough money on the balance: 250.00\xa0RUB more is needed.", "1 service paid."]
     )
     assert client_balance(client=customer) == Decimal("100.00")
     ordered.refresh_from_db()

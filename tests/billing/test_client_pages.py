@@ -148,7 +148,7 @@ def test_shop_window_shows_each_price_per_period_the_setup_fee_and_the_included_
     assert "850.00 RUB quarterly" in text
     assert "Setup fee 50.00 RUB" in text
     assert "Databases: 10" in text
-    assert "Disk, MiB: 1000" in text
+    assert "Disk, MiB: 1,000" in text
 
 
 @pytest.mark.parametrize(("prefix", "shown", "not_shown"), [("", "Start", "Старт"), ("/ru", "Старт", "Start")])
@@ -408,8 +408,8 @@ def test_client_area_shows_the_balance_with_its_recent_entries_and_the_services(
         (LedgerEntryKind.TOPUP, Decimal("1000.00")),
     ]
     text = " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
-    assert "Charge · -350.00" in text
-    assert "Top-up · 1000.00" in text
+    assert "Charge · -350.00 RUB" in text
+    assert "Top-up · 1,000.00 RUB" in text
     assert Page(response).table() == [
         ["#", "Plan", "Domain", "Status", "Panel login"],
         [str(waiting.pk), "Start", "—", "Ordered", "—"],
@@ -428,9 +428,9 @@ def test_balance_page_shows_the_balance_and_its_whole_history(logged_in, custome
     assert response.context["balance"] == Decimal("649.50")
     assert [row[1:] for row in Page(response).table()] == [
         ["What", "Details", "Amount"],
-        ["Adjustment", "rounding", "-0.50"],
-        ["Charge", "Service #7, first payment", "-350.00"],
-        ["Top-up", "bank transfer", "1000.00"],
+        ["Adjustment", "rounding", "-0.50 RUB"],
+        ["Charge", "Service #7, first payment", "-350.00 RUB"],
+        ["Top-up", "bank transfer", "1,000.00 RUB"],
     ]
 
 
@@ -441,8 +441,8 @@ def test_balance_is_shown_with_two_decimals(logged_in, customer):
     dashboard = logged_in.get(reverse("client_area")).content.decode()
     balance = logged_in.get(reverse("balance")).content.decode()
 
-    assert '<p class="amount">649.50 RUB</p>' in dashboard
-    assert "<h1>Balance: 649.50 RUB</h1>" in balance
+    assert '<p class="amount">649.50\xa0RUB</p>' in dashboard
+    assert "<h1>Balance: 649.50\xa0RUB</h1>" in balance
 
 
 def test_client_area_asks_an_anonymous_visitor_to_log_in(client, db):
@@ -546,7 +546,7 @@ def test_invalid_top_up_shows_the_error_and_creates_nothing(logged_in, customer,
 def test_pay_button_charges_the_first_payment_and_queues_the_account(logged_in, user, customer, tariff):
     top_up(customer, "1000.00")
     service = ordered_service(customer, tariff)
-    assert "Pay 350.00 RUB from the balance" in logged_in.get(service_url(service)).content.decode()
+    assert "Pay 350.00\xa0RUB from the balance" in logged_in.get(service_url(service)).content.decode()
 
     response = logged_in.post(service_url(service, "service_pay"), follow=True)
 
@@ -579,7 +579,7 @@ def test_pay_with_too_little_money_goes_to_the_balance_page_with_the_missing_amo
     response = logged_in.post(service_url(service, "service_pay"), follow=True)
 
     assert response.redirect_chain == [(f"{reverse('balance')}?amount=250.00", 302)]
-    assert messages_of(response) == ["Not enough money on the balance: 250.00 RUB more is needed."]
+    assert messages_of(response) == ["Not enough money on the balance: 250.00\xa0RUB more is needed."]
     assert client_balance(client=customer) == Decimal("100.00")
     service.refresh_from_db()
     assert (service.status, service.paid_at) == (ServiceStatus.ORDERED, None)

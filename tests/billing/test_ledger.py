@@ -47,7 +47,7 @@ def test_a_charge_above_the_balance_says_how_much_is_missing_and_writes_nothing(
         ledger_entry_add(client=client, kind=LedgerEntryKind.CHARGE, amount=Decimal("130.50"))
 
     assert refused.value.missing == Decimal("30.50")
-    assert "30.50 RUB more is needed" in refused.value.messages[0]
+    assert "30.50\xa0RUB more is needed" in refused.value.messages[0]
     assert client.ledger_entries.count() == 1
     assert client_balance(client=client) == Decimal("100.00")
 

@@ -108,7 +108,7 @@ def test_paying_without_enough_money_says_what_is_missing_and_changes_nothing(ac
         service_pay(service=service, by=user)
 
     assert refused.value.missing == Decimal("250.00")
-    assert refused.value.messages == ["Not enough money on the balance: 250.00 RUB more is needed."]
+    assert refused.value.messages == ["Not enough money on the balance: 250.00\xa0RUB more is needed."]
     assert entries(account) == [(LedgerEntryKind.TOPUP, Decimal("100.00"))]
     service.refresh_from_db()
     assert (service.status, service.paid_at) == (ServiceStatus.ORDERED, None)
@@ -228,7 +228,7 @@ def test_a_bank_transfer_waits_with_instructions_that_carry_the_reference_and_th
     assert (payment.client, payment.created_by, payment.paid_at) == (account, user, None)
     assert re.fullmatch(r"P[0-9A-F]{10}", payment.reference)
     assert payment.reference in start.instructions
-    assert "500.00 RUB" in start.instructions
+    assert "500.00\xa0RUB" in start.instructions
     assert "Hosting LLC, account 40702810999999999999, Test Bank" in start.instructions
     assert not LedgerEntry.objects.exists()
 

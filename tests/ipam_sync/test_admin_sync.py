@@ -18,7 +18,7 @@ ADD_URL = reverse("admin:ipam_sync_ipmanagerintegration_add")
 LIST_URL = reverse("admin:ipam_sync_ipmanagerintegration_changelist")
 RUNS_URL = reverse("admin:ipam_sync_syncrun_changelist")
 CHANGES_URL = reverse("admin:ipam_sync_syncchange_changelist")
-SEED_USER = "User billing may take 129 addresses (133.31.223.0-133.31.223.128) in the groups: alias."
+SEED_USER = "User billing may take the addresses 133.31.223.0-133.31.223.128 (129 in all) in the groups: alias."
 
 
 def add_data(url, **overrides):

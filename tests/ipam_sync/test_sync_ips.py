@@ -346,7 +346,7 @@ def test_the_release_cap_refuses_a_run_unless_forced(integration, ipm, settings,
     assert len(ipm.allocated) == 3 - released
     if status == "refused":
         assert error is not None
-        assert "3 addresses would be released, more than the cap of 2: nothing was changed" in str(run.message)
+        assert "Addresses to release: 3, more than the cap of 2: nothing was changed" in str(run.message)
         assert str(run.message) in out
         assert changing_calls(ipm) == []
         assert set(run.changes.values_list("result", "reason")) == {("planned", "refused: above the release cap")}
@@ -393,7 +393,7 @@ def test_a_dummy_integration_has_nothing_to_do(ipmanager, ipm, db):
     run = SyncRun.objects.get()
     assert (run.integration, run.status, run.listed, run.released, run.allocated, run.skipped, run.failed) == (dummy, "done", 0, 0, 0, 0, 0)
     assert entry(ipm, "133.31.223.5") is not None
-    assert "Dummy (0 addresses in IPmanager, as integration user): Done." in out
+    assert "Dummy (addresses in IPmanager: 0, as integration user): Done." in out
 
 
 def test_a_dummy_integration_through_ispmanager_business_has_nothing_to_do(ispmanager, db):
@@ -403,7 +403,7 @@ def test_a_dummy_integration_through_ispmanager_business_has_nothing_to_do(ispma
 
     run = SyncRun.objects.get()
     assert (run.status, run.released, run.allocated, run.failed) == ("done", 0, 0, 0)
-    assert "Dummy (0 addresses in IPmanager" in out
+    assert "Dummy (addresses in IPmanager: 0" in out
     assert error is None
 
 
@@ -528,7 +528,7 @@ def test_the_command_syncs_only_the_named_integration_or_all_of_them(integration
 
     assert error is None
     assert list(SyncRun.objects.values_list("integration", flat=True)) == [other.pk]
-    assert "IPmanager Spb (1 addresses in IPmanager, as integration user): Done. Released 1" in out
+    assert "IPmanager Spb (addresses in IPmanager: 1, as integration user): Done. Released 1" in out
 
     out, error = command()
 

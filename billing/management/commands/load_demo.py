@@ -7,10 +7,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from billing.choices import BillingPeriod, Currency, LedgerEntryKind, ProductType, ResourceKind
 from billing.models import Client, TariffPlan, TariffPrice, TariffResource
 from billing.services import ledger_entry_add
+from billing.stored_text import StoredText
 from ipam_sync.models import IPmanagerIntegration
 from provisioning.models import DataCenter, ProcessingModule
 
@@ -82,7 +84,7 @@ class Command(BaseCommand):
             client=client,
             kind=LedgerEntryKind.TOPUP,
             amount=Decimal("5000.00"),
-            reference="Demo balance",
+            reference=StoredText(gettext_noop("Demo balance")),
             created_by=admin,
             idempotency_key="demo-initial-topup",
         )

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from ipam_sync.models import IPmanagerIntegration, SyncRun
 from ipam_sync.sync import SyncBusy, sync_ips_run
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             integrations = integrations.filter(name__in=options["integrations"])
             unknown = set(options["integrations"]) - {integration.name for integration in integrations}
             if unknown:
-                raise CommandError(f"No IPmanager integration named {', '.join(sorted(unknown))}.")
+                raise CommandError(_("No IPmanager integration named %(names)s.") % {"names": ", ".join(sorted(unknown))})
         progress = self._progress if self.stdout.isatty() else None
         troubles = []
         for integration in integrations:
@@ -47,17 +48,22 @@ class Command(BaseCommand):
                     progress=progress,
                 )
             except SyncBusy as busy:
-                self.stdout.write(f"{integration}: skipped, {busy}.")
+                self.stdout.write(_("%(integration)s: skipped, %(reason)s.") % {"integration": integration, "reason": busy})
                 continue
             self._report(run, verbose=options["dry_run"] or options["verbosity"] > 1)
             if run.status in (SyncRun.Status.FAILED, SyncRun.Status.REFUSED) or run.failed:
                 troubles.append(integration.name)
         if troubles:
-            raise CommandError(f"sync_ips did not complete for: {', '.join(troubles)}.")
+            raise CommandError(_("sync_ips did not complete for: %(names)s.") % {"names": ", ".join(troubles)})
 
     def _report(self, run: SyncRun, *, verbose: bool) -> None:
-        who = "administrator" if run.as_administrator else "integration user"
-        self.stdout.write(f"{run.integration} ({run.listed} addresses in IPmanager, as {who}): {run.get_status_display()}. {run.message}")
+        head = (
+            _("%(integration)s (addresses in IPmanager: %(listed)d, as administrator): %(status)s. %(message)s")
+            if run.as_administrator
+            else _("%(integration)s (addresses in IPmanager: %(listed)d, as integration user): %(status)s. %(message)s")
+        )
+        status = run.get_status_display()
+        self.stdout.write(head % {"integration": run.integration, "listed": run.listed, "status": status, "message": run.message})
         changes = run.changes.all() if verbose else run.changes.exclude(result="done").exclude(result="planned")
         for change in changes.iterator():
             self.stdout.write(f"  {change.get_action_display()} {change.address}: {change.get_result_display()} ({change.reason})")
