@@ -1,7 +1,15 @@
 from django.apps import AppConfig
+from django.core import checks
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = _("Billing")
+
+    def ready(self):
+        from billing.checks import encryption_keys_check, key_check_token_write
+
+        checks.register(encryption_keys_check, checks.Tags.security)
+        post_migrate.connect(key_check_token_write, sender=self, dispatch_uid="billing.key_check_token_write")
