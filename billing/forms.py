@@ -5,11 +5,13 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from billing.choices import ProductType, ResourceKind
+from billing.login_limits import password_confirm
 from billing.money import money_format
 
 
@@ -129,11 +131,25 @@ class ConfirmPasswordForm(forms.Form):
         label=_("Your password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, request, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
+        self.request = request
 
     def clean_password(self):
-        if not self.user.check_password(self.cleaned_data["password"]):
+        # Counted by the login limits: a stolen session cannot guess the password here without limit.
+        if not password_confirm(request=self.request, password=self.cleaned_data["password"]):
             raise forms.ValidationError(_("That is not your password."))
         return self.cleaned_data["password"]
+
+
+class LimitedPasswordChangeForm(PasswordChangeForm):
+    """Changing the password: the old one is checked through the login limits, as "Show password" is."""
+
+    def __init__(self, user, *args, request, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self):
+        if not password_confirm(request=self.request, password=self.cleaned_data["old_password"]):
+            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return self.cleaned_data["old_password"]

@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "billing.middleware.PrivatePagesNoStoreMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -159,20 +160,37 @@ SYNC_IPS_MAX_RELEASE = env.int("SYNC_IPS_MAX_RELEASE", default=50)
 # Payment methods clients may top up with: "manual" (bank transfer, confirmed by staff) and
 # "test" (pays at once: demos only). Callbacks of gateways are signed with PAYMENT_CALLBACK_SECRET.
 PAYMENT_GATEWAYS = env.list("PAYMENT_GATEWAYS", default=["manual", "test"] if DEBUG else ["manual"])
+# "test" credits any amount at once: `check --deploy` is an error when it is on without DEBUG, unless
+# this says the installation is a public demo on purpose.
+ALLOW_TEST_GATEWAY = env.bool("ALLOW_TEST_GATEWAY", default=False)
 PAYMENT_CALLBACK_SECRET = env.str("PAYMENT_CALLBACK_SECRET", default="dev-only-callback-secret" if DEBUG else "")
 BANK_TRANSFER_DETAILS = env.str("BANK_TRANSFER_DETAILS", default="Example Hosting LLC, account 40702810000000000000, Example Bank")
 
-# Clients log in with their email; five wrong passwords in a row lock the login for 15 minutes.
+# Clients log in with their email. Wrong passwords are counted per (login, client address): five in a
+# row lock that login from that address for 15 minutes (each further try restarts the 15 minutes), so an
+# attacker elsewhere cannot lock a client or the admin out. A looser limit counts wrong passwords from one
+# address across all logins (password spraying): at LOGIN_ADDRESS_FAILURE_LIMIT that address is locked
+# for every login. "Show password" counts as a login. A successful login or password confirmation
+# clears its (login, address) count; a password reset clears every lock of that login, not the address's.
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "client_area"
 LOGOUT_REDIRECT_URL = "shop"
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "billing.login_limits.LoginLimitHandler"
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "billing.login_limits.lockout_response"
+# The client's address: the connecting one, unless the reverse proxies in front of Django are named.
+# TRUSTED_PROXY_COUNT: how many proxies append to X-Forwarded-For (the documented nginx: 1).
+# TRUSTED_PROXIES: their addresses or networks, farthest first; safer, as a client that reaches Django
+# around the proxy cannot pose as another address. Set neither when Django is not behind a proxy.
+AXES_CLIENT_IP_CALLABLE = "billing.client_ip.client_ip"
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 # Showing a panel password asks for the client's own password again, at most this often.
 PASSWORD_REVEAL_SECONDS = 300
 

@@ -18,6 +18,8 @@ urlpatterns += i18n_patterns(
     path("accounts/register/", views.register, name="register"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password_change/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/reset/<uidb64>/<token>/", views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("account/", views.client_area, name="client_area"),
     path("account/balance/", views.balance, name="balance"),

@@ -20,7 +20,8 @@ from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
 from billing.choices import PanelAction, PaymentStatus, ProductType, ServiceStatus
-from billing.forms import ConfirmPasswordForm, OrderForm, RegistrationForm, TopUpForm, add_service_errors
+from billing.forms import ConfirmPasswordForm, LimitedPasswordChangeForm, OrderForm, RegistrationForm, TopUpForm, add_service_errors
+from billing.login_limits import login_lockout_clear
 from billing.models import Client, TariffPlan
 from billing.payments import GATEWAYS, enabled_gateways, payment_callback, payment_start
 from billing.pricing import tariff_quote
@@ -121,6 +122,22 @@ class LoginView(auth_views.LoginView):
         return response
 
 
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = LimitedPasswordChangeForm
+
+    def get_form_kwargs(self):
+        return super().get_form_kwargs() | {"request": self.request}
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Setting a new password through the emailed link also lifts the lockout of that login."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        login_lockout_clear(username=form.user.get_username())
+        return response
+
+
 @require_POST
 def language_switch(request):
     """Django's language switch, remembered on the client account of a logged-in user."""
@@ -184,7 +201,7 @@ def service_detail(request, service_id: int):
     client = client_of(request.user)
     service = client_service(client=client, service_id=service_id)
     revealed = time.time() < request.session.get(REVEAL_SESSION_KEY, 0)
-    form = ConfirmPasswordForm(request.POST or None, user=request.user)
+    form = ConfirmPasswordForm(request.POST or None, request=request)
     show_password = False
     if request.method == "POST" and form.is_valid():
         request.session[REVEAL_SESSION_KEY] = time.time() + settings.PASSWORD_REVEAL_SECONDS

@@ -1,0 +1,39 @@
+"""System checks for access settings (registered in BillingConfig.ready): the test payment gateway, the trusted proxies."""
+
+from django.conf import settings
+from django.core.checks import Error
+
+from billing.client_ip import client_ip
+
+
+def test_gateway_check(app_configs, **kwargs):
+    """The test gateway credits any amount at once: in production only as an explicit choice."""
+    if "test" in settings.PAYMENT_GATEWAYS and not settings.DEBUG and not settings.ALLOW_TEST_GATEWAY:
+        return [
+            Error(
+                "The test payment gateway is enabled with DEBUG off: anyone can top up any amount without paying.",
+                hint='Remove "test" from PAYMENT_GATEWAYS, or set ALLOW_TEST_GATEWAY=1 if this is a public demo.',
+                id="billing.E101",
+            )
+        ]
+    return []
+
+
+class _Request:
+    META = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "127.0.0.1"}
+
+
+def trusted_proxies_check(app_configs, **kwargs):
+    """A mistyped proxy setting would fail every login: say so at start-up instead."""
+    try:
+        client_ip(_Request())
+    except ValueError as error:
+        return [
+            Error(
+                f"TRUSTED_PROXIES / TRUSTED_PROXY_COUNT cannot be used: {error}",
+                hint="TRUSTED_PROXY_COUNT is a number of proxies (0 or more); TRUSTED_PROXIES lists addresses or networks, "
+                "e.g. 127.0.0.1 or 10.0.0.0/8.",
+                id="billing.E102",
+            )
+        ]
+    return []
