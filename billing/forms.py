@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from billing.choices import ProductType, ResourceKind
+from billing.constants import QUANTITY_MAX
 from billing.login_limits import password_confirm
 from billing.money import money_format
 
@@ -60,7 +61,8 @@ class NameListField(forms.CharField):
 
 
 class RegistrationForm(forms.Form):
-    email = forms.EmailField(label=_("Email"), help_text=_("You log in with it."))
+    # The email becomes the login: User.username holds 150 characters.
+    email = forms.EmailField(label=_("Email"), max_length=150, help_text=_("You log in with it."))
     name = forms.CharField(label=_("Name or company"), max_length=200)
     password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
@@ -98,6 +100,7 @@ class OrderForm(forms.Form):
                 label=resource.get_kind_display(),
                 initial=resource.included,
                 min_value=0,
+                max_value=QUANTITY_MAX,
                 help_text=_("%(included)d included; each extra %(price)s a month")
                 % {"included": resource.included, "price": money_format(resource.unit_price, tariff.currency)},
             )

@@ -20,6 +20,7 @@ from billing.choices import (
     ServiceStatus,
     SuspendReason,
 )
+from billing.constants import QUANTITY_MAX
 from billing.secret_fields import SecretField
 from billing.stored_text import StoredTextField
 from billing.username_template import validate_username_template
@@ -200,6 +201,9 @@ class TariffResource(models.Model):
         errors = {}
         if self.max_quantity is not None and self.included is not None and self.max_quantity < self.included:
             errors["max_quantity"] = _("The maximum cannot be below the included amount (%(included)d).") % {"included": self.included}
+        for name in ("included", "max_quantity"):
+            if (value := getattr(self, name)) is not None and value > QUANTITY_MAX:
+                errors[name] = _("Enter at most %(max)d.") % {"max": QUANTITY_MAX}
         if self.kind in FLAG_RESOURCES:
             if self.included is not None and self.included > 1:
                 errors["included"] = _("%(kind)s is on or off: enter 0 or 1.") % {"kind": self.get_kind_display()}

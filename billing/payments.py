@@ -8,6 +8,7 @@ payment credits the ledger exactly once, however many times it is confirmed.
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -36,11 +37,20 @@ class PaymentStart:
     redirect_url: str = ""
 
 
+# What a callback may name: printable ASCII that fits Payment.reference (40) and Payment.external_id (100).
+_CALLBACK_REFERENCE, _CALLBACK_ID = re.compile(r"[!-~]{1,40}"), re.compile(r"[!-~]{0,100}")
+
+
 @dataclass(frozen=True)
 class CallbackResult:
     reference: str
     paid: bool
     external_id: str = ""
+
+    def __post_init__(self):
+        # Signed or not, it comes from outside: it must fit the columns before it is looked up or stored.
+        if not (_CALLBACK_REFERENCE.fullmatch(self.reference) and _CALLBACK_ID.fullmatch(self.external_id)):
+            raise ValidationError(_("The callback could not be read."), code="payload")
 
 
 class Gateway:
@@ -90,13 +100,14 @@ class DemoGateway(Gateway):
         return PaymentStart(instructions=_("Test payment received."))
 
     def parse_callback(self, body, headers):
-        expected = callback_signature(body)
-        if not hmac.compare_digest(headers.get("X-Signature", ""), expected):
+        expected = callback_signature(body).encode()
+        # As bytes: compare_digest refuses a str with non-ASCII characters, and a header may hold any.
+        if not hmac.compare_digest(headers.get("X-Signature", "").encode(errors="replace"), expected):
             raise ValidationError(_("The callback's signature does not match."), code="signature")
         try:
             data = json.loads(body)
             return CallbackResult(reference=str(data["reference"]), paid=data["status"] == "paid", external_id=str(data.get("id", "")))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise ValidationError(_("The callback could not be read."), code="payload") from None
 
 

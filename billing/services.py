@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -19,6 +20,7 @@ from billing.choices import (
     ServiceStatus,
     SuspendReason,
 )
+from billing.constants import MONEY_MAX, QUANTITY_MAX
 from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
 from billing.pricing import tariff_quote
@@ -53,7 +55,14 @@ class TransitionNotAllowed(ValidationError):
 
 
 def ledger_amount_validate(*, kind: str, amount: Decimal) -> None:
-    """Top-ups, refunds and charges are positive amounts; an adjustment is signed and not zero."""
+    """Top-ups, refunds and charges are positive amounts; an adjustment is signed and not zero.
+
+    Every amount fits the ledger's money column.
+    """
+    if not amount.is_finite() or abs(amount) > MONEY_MAX:
+        raise ValidationError(
+            _("Enter an amount of at most %(max)s.") % {"max": number_format(MONEY_MAX, decimal_pos=2, force_grouping=True)}, code="amount"
+        )
     if kind == LedgerEntryKind.ADJUSTMENT:
         if amount == 0:
             raise ValidationError(_("An adjustment cannot be zero."), code="amount")
@@ -215,8 +224,8 @@ def _order_errors(*, client: Client, tariff: TariffPlan, period: int, domain: st
             }
         elif kind in FLAG_RESOURCES and quantity > 1:
             errors[kind] = _("%(resource)s is on or off: enter 0 or 1.") % {"resource": label}
-        elif resource and resource.max_quantity is not None and quantity > resource.max_quantity:
-            errors[kind] = _("%(resource)s: at most %(max)d.") % {"resource": label, "max": resource.max_quantity}
+        elif quantity > (most := QUANTITY_MAX if resource.max_quantity is None else min(resource.max_quantity, QUANTITY_MAX)):
+            errors[kind] = _("%(resource)s: at most %(max)d.") % {"resource": label, "max": most}
     return errors
 
 
@@ -245,6 +254,12 @@ def order_check(
     errors = _order_errors(client=client, tariff=tariff, period=period, domain=domain, quantities=quantities)
     if errors:
         raise ValidationError(errors)
+    tariff_price = next(price.price for price in tariff.prices.all() if price.period == period)
+    # The first payment is the largest sum an order stores or charges: it must fit the money columns.
+    if tariff_quote(tariff=tariff, tariff_price=tariff_price, period=period, quantities=quantities).total > MONEY_MAX:
+        raise ValidationError(
+            _("This order costs more than can be billed at once: order fewer resources or a shorter period."), code="price_too_high"
+        )
     return domain, quantities
 
 
@@ -306,6 +321,9 @@ def service_pay(*, service: Service, by=None) -> Service:
 def client_register(*, email: str, name: str, password: str, language: str) -> Client:
     """A new client account and its user, who logs in with the email."""
     email = get_user_model().objects.normalize_email(email).lower()
+    if len(email) > (longest := get_user_model()._meta.get_field("username").max_length):
+        # The email becomes the login, and the login column is shorter than an email may be.
+        raise ValidationError({"email": _("Use an email of at most %(max)d characters: it becomes your login.") % {"max": longest}})
     taken = ValidationError({"email": _("An account with this email already exists: log in, or reset the password.")})
     if get_user_model().objects.filter(username__iexact=email).exists():
         raise taken

@@ -2,6 +2,7 @@
 
 import os
 
+os.environ["ENV_FILE"] = os.devnull  # not the developer's .env (make run writes one with DEBUG=1)
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-that-is-long-enough-0123456789abcdef")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "tests-only-field-key")
 # Tasks wait in memory until a test runs them (the `tasks` fixture), so tests control retries.

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_noop
 
 from billing.choices import BillingPeriod, Currency, LedgerEntryKind, ProductType, ResourceKind
 from billing.models import Client, TariffPlan, TariffPrice, TariffResource
+from billing.selectors import client_balance
 from billing.services import ledger_entry_add
 from billing.stored_text import StoredText
 from ipam_sync.models import IPmanagerIntegration
@@ -140,5 +141,5 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS("Demo data ready.")
             + f"\n  Admin:  http://127.0.0.1:8000/admin/  login {ADMIN_LOGIN} / {ADMIN_PASSWORD}"
-            + f"\n  Client: login {CLIENT_LOGIN} / {CLIENT_PASSWORD} (balance 5000.00 RUB)"
+            + f"\n  Client: login {CLIENT_LOGIN} / {CLIENT_PASSWORD} (balance {client_balance(client=client)} {client.currency})"
         )
