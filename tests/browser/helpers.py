@@ -32,10 +32,10 @@ def logout_button(page: Page):
 
 
 def balance_shown(page: Page) -> Decimal:
-    """The amount in the Balance page's heading ("Balance: 2000.00 RUB")."""
+    """The amount in the Balance page's heading ("Balance: 2,000.00 RUB")."""
     heading = page.get_by_role("heading", level=1)
-    expect(heading).to_have_text(re.compile(r"^Balance: -?[0-9.]+ RUB$"))
-    return Decimal(heading.inner_text().split()[1])
+    expect(heading).to_have_text(re.compile(r"^Balance: -?[0-9,]+\.[0-9]{2}\sRUB$"))
+    return Decimal(heading.inner_text().split()[1].replace(",", ""))
 
 
 def wait_for_status(page: Page, status: str, timeout: float = 10) -> None:

@@ -18,7 +18,7 @@ def server_price(tariff, *, period: int, databases: int) -> str:
     quote = tariff_quote(
         tariff=tariff, tariff_price=tariff.prices.get(period=period).price, period=period, quantities={ResourceKind.DATABASES: databases}
     )
-    return f"{quote.price:.2f}"
+    return f"{quote.price:,.2f}"
 
 
 def test_a_visitor_signs_up_tops_up_orders_both_products_gets_panel_accounts_and_keeps_russian(page, catalog, panel, live_server):
@@ -30,7 +30,7 @@ def test_a_visitor_signs_up_tops_up_orders_both_products_gets_panel_accounts_and
     expect(page.get_by_role("heading", name="External FTP-storage")).to_be_visible()
     hosting_card = page.locator(".tariff").filter(has=page.get_by_role("heading", name="Site hosting"))
     storage_card = page.locator(".tariff").filter(has=page.get_by_role("heading", name="FTP storage 10 GB"))
-    expect(hosting_card.locator(".prices li")).to_have_text(["300.00 RUB monthly", "3000.00 RUB yearly"])
+    expect(hosting_card.locator(".prices li")).to_have_text(["300.00 RUB monthly", "3,000.00 RUB yearly"])
     expect(hosting_card).to_contain_text("Databases: 10")
     expect(storage_card.locator(".prices li")).to_have_text(["150.00 RUB monthly"])
     expect(storage_card).to_contain_text("Setup fee 100.00 RUB")
@@ -46,7 +46,7 @@ def test_a_visitor_signs_up_tops_up_orders_both_products_gets_panel_accounts_and
     expect(per_period).to_have_text(server_price(hosting, period=BillingPeriod.MONTH, databases=12))
     page.get_by_label("Billing period").select_option(label="Yearly")
     expect(per_period).to_have_text(server_price(hosting, period=BillingPeriod.YEAR, databases=12))
-    expect(due).to_have_text("3480.00")
+    expect(due).to_have_text("3,480.00")
     page.get_by_label("Billing period").select_option(label="Monthly")
     expect(per_period).to_have_text("340.00")
 
