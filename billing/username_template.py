@@ -15,9 +15,10 @@ MACROS = ("@USERNAME@", "@DOMAIN@", "@ID@", "@ACCOUNT_ID@")
 # starting with a digit.
 NUMERIC_MACROS = ("@ID@", "@ACCOUNT_ID@")
 
-LOGIN_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+# Whole-string patterns are used with fullmatch: `$` also matches before a trailing newline.
+LOGIN_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 _TOKEN_RE = re.compile(r"@[A-Z_]+@")
-_LITERAL_RE = re.compile(r"^[A-Za-z0-9_.-]*$")
+_LITERAL_RE = re.compile(r"[A-Za-z0-9_.-]")
 _NOT_LOGIN_CHARS = re.compile(r"[^a-z0-9_.-]")
 
 
@@ -31,7 +32,7 @@ def username_template_errors(template: str) -> list[str]:
     unknown = sorted({token for token in tokens if token not in MACROS})
     if unknown:
         errors.append(_("Unknown macro %(macros)s: use only %(allowed)s.") % {"macros": ", ".join(unknown), "allowed": ", ".join(MACROS)})
-    bad = sorted({char for part in parts for char in part if not _LITERAL_RE.match(char)})
+    bad = sorted({char for part in parts for char in part if not _LITERAL_RE.fullmatch(char)})
     if bad:
         errors.append(
             _("The characters %(chars)s cannot be part of a login: use latin letters, digits, _, - and .")

@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-IP_TYPE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Used with fullmatch: `$` would also accept a trailing newline ("alias\n").
+IP_TYPE_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_HOST_LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
 def _is_host_name(host: str) -> bool:
@@ -22,7 +23,7 @@ def _is_host_name(host: str) -> bool:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
         return False
-    return len(ascii_host) <= 253 and all(_HOST_LABEL_RE.match(label) for label in ascii_host.rstrip(".").split("."))
+    return len(ascii_host) <= 253 and all(_HOST_LABEL_RE.fullmatch(label) for label in ascii_host.rstrip(".").split("."))
 
 
 def validate_panel_url(url: str) -> None:
@@ -46,7 +47,7 @@ def validate_panel_url(url: str) -> None:
 
 def validate_ip_type_names(names: list[str]) -> None:
     """IPmanager IP group names, as they appear in IPmanager (e.g. alias, public)."""
-    bad = [name for name in names if not IP_TYPE_NAME_RE.match(name)]
+    bad = [name for name in names if not IP_TYPE_NAME_RE.fullmatch(name)]
     if bad:
         raise ValidationError(
             _("%(names)s is not an IP group name: use latin letters, digits, _, - and . (e.g. alias).")

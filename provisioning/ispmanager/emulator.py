@@ -11,7 +11,7 @@ import re
 from provisioning.coremanager.emulator import Caller, CoreEmulator, PanelFault, elem_list, ok, serve_forever
 from provisioning.ispmanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_USER, LIMIT_PREFIX
 
-LOGIN_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+LOGIN_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")  # fullmatch: a trailing newline is no login
 FLAG_LIMITS = frozenset({"limit_shell", "limit_ssl", "limit_cgi"})
 
 
@@ -131,7 +131,7 @@ class ISPmanagerEmulator(CoreEmulator):
     def user_add(self, caller, params):
         self._need(caller, LEVEL_RESELLER)
         name = params.get("name", "")
-        if not LOGIN_RE.match(name):
+        if not LOGIN_RE.fullmatch(name):
             raise PanelFault("value", "name", f"Invalid user name '{name}'")
         if name in self.users or name in self.accounts:
             raise PanelFault("exists", "user", f"User '{name}' already exists")
@@ -234,7 +234,7 @@ class ISPmanagerEmulator(CoreEmulator):
             raise PanelFault("value", "owner", f"User '{owner}' not found")
         user = self.users[owner]
         name = params.get("name", "")
-        if not re.match(r"^[a-z0-9_.-]{1,32}(@[a-z0-9.-]+)?$", name):
+        if not re.fullmatch(r"[a-z0-9_.-]{1,32}(@[a-z0-9.-]+)?", name):
             raise PanelFault("value", "name", f"Invalid FTP user name '{name}'")
         if name in self.ftp_users:
             raise PanelFault("exists", "ftp.user", f"FTP user '{name}' already exists")

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.core.checks import run_checks
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client as Browser
@@ -14,13 +15,17 @@ from django.urls import reverse
 
 from billing.choices import ServiceStatus
 from billing.client_ip import client_ip
+from billing.username_template import validate_username_template
+from billing.validators import validate_domain, validate_ip_type_names
 from tests.factories import ServiceFactory, TariffPlanFactory, UserFactory
+from tests.panel_protocol import caller, error_of
 
 PASSWORD = "correct-horse-battery"  # what tests.factories.UserFactory sets
 PANEL_PASSWORD = "panel-pass-7731"
 PROXY = "10.0.0.2"
 CLIENT_A, CLIENT_B, CLIENT_C = "203.0.113.10", "203.0.113.20", "198.51.100.30"
 LIMIT = 5  # LOGIN_FAILURE_LIMIT's default, what the tests below count up to
+_, panel_doc = caller(("root", "secret"))
 
 
 @pytest.fixture(autouse=True)
@@ -272,3 +277,33 @@ def test_a_mistyped_proxy_setting_stops_every_command_not_every_login(settings, 
 
     with pytest.raises(SystemCheckError, match=r"billing\.E102"):
         call_command("check")
+
+
+# Patterns that guard input match the whole value
+
+
+@pytest.mark.parametrize("template", ["user\n@ID@", "user@ID@\n", "user@ID@\r", "user\t@ID@"])
+def test_a_username_template_with_a_control_character_is_refused(template):
+    with pytest.raises(ValidationError) as refused:
+        validate_username_template(template)
+
+    assert any("cannot be part of a login" in message for message in refused.value.messages)
+
+
+@pytest.mark.parametrize("domain", ["example.com\n", "example.com\r\n", "exa\nmple.com"])
+def test_a_domain_with_a_line_break_is_refused(domain):
+    with pytest.raises(ValidationError, match="is not a domain name"):
+        validate_domain(domain)
+
+
+def test_an_ip_group_name_with_a_trailing_newline_is_refused():
+    with pytest.raises(ValidationError, match="is not an IP group name"):
+        validate_ip_type_names(["public", "alias\n"])
+
+
+@pytest.mark.parametrize("login", ["alice\n", "ali\nce"])
+def test_the_panel_emulator_refuses_a_login_with_a_newline_as_ispmanager_does(ispmanager, login):
+    reply = panel_doc(ispmanager, "user.add.finish", sok="ok", name=login, passwd="pw-1", confirm="pw-1")
+
+    assert error_of(reply) == ("value", "name")
+    assert "id" in panel_doc(ispmanager, "user.add.finish", sok="ok", name="alice", passwd="pw-1", confirm="pw-1")

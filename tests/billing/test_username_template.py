@@ -45,7 +45,7 @@ def test_a_value_that_would_start_with_a_digit_is_prefixed():
 def test_a_long_expansion_is_cut_to_32_characters():
     login = expand("site_@DOMAIN@", domain="a-very-long-domain-name-for-a-shop.example.com")
     assert len(login) == 32
-    assert LOGIN_RE.match(login)
+    assert LOGIN_RE.fullmatch(login)
 
 
 @pytest.mark.parametrize(
@@ -89,4 +89,4 @@ def test_every_template_that_passes_validation_gives_a_valid_login(prefix, parts
     if username_template_errors(template):
         return
     login = expand_username_template(template, username=username, domain=domain, service_id=service_id, account_id=account_id)
-    assert LOGIN_RE.match(login), (template, login)
+    assert LOGIN_RE.fullmatch(login), (template, login)
