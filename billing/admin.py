@@ -22,7 +22,7 @@ from billing.models import (
     TariffResource,
 )
 from billing.money import money_format
-from billing.payments import payment_cancel, payment_confirm
+from billing.payments import GATEWAYS, gateway_name, payment_cancel, payment_confirm
 from billing.selectors import client_list_with_balance
 from billing.services import (
     ledger_amount_validate,
@@ -69,7 +69,10 @@ class LedgerEntryForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("kind") and cleaned.get("amount") is not None:
-            ledger_amount_validate(kind=cleaned["kind"], amount=cleaned["amount"])
+            try:
+                ledger_amount_validate(kind=cleaned["kind"], amount=cleaned["amount"])
+            except ValidationError as error:
+                self.add_error("amount", error)  # said once, next to the amount
         return cleaned
 
 
@@ -306,12 +309,26 @@ class ServiceAdmin(admin.ModelAdmin):
                 self.message_user(request, _("The new resources will be sent to the panel."), messages.SUCCESS)
 
 
+class PaymentMethodFilter(admin.SimpleListFilter):
+    """Payments by method, named as the client saw it rather than by its code."""
+
+    title = _("payment method")
+    parameter_name = "gateway"
+
+    def lookups(self, request, model_admin):
+        return [(code, gateway.name) for code, gateway in GATEWAYS.items()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(gateway=self.value()) if self.value() else queryset
+
+
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
     """Top-ups; staff confirm bank transfers when the money has arrived."""
 
-    list_display = ["reference", "client", "gateway", "amount", "currency", "status", "created_at", "paid_at", "confirmed_by"]
-    list_filter = ["status", "gateway", "currency"]
+    list_display = ["reference", "client", "method", "amount", "currency", "status", "created_at", "paid_at", "confirmed_by"]
+    list_filter = ["status", PaymentMethodFilter, "currency"]
+    exclude = ["gateway"]  # shown by its name, as `method`
     list_select_related = ["client", "confirmed_by"]
     search_fields = ["reference", "external_id", "client__name", "client__email"]
     date_hierarchy = "created_at"
@@ -331,7 +348,11 @@ class PaymentAdmin(admin.ModelAdmin):
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+        return [field.name if field.name != "gateway" else "method" for field in self.model._meta.fields]
+
+    @admin.display(description=_("payment method"), ordering="gateway")
+    def method(self, obj):
+        return gateway_name(obj.gateway)
 
     def has_add_permission(self, request):
         return False

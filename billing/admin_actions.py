@@ -3,24 +3,35 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from billing.services import NothingToDo
+
 
 def bulk_action(name: str, description, apply, done_message):
     """An admin action named `name` that calls `apply(obj, user)` for each selected row.
 
-    It reports how many rows it worked for (`done_message` % {"count": n}) and, row by row, why the
-    others were refused.
+    `apply` changes the row, or raises NothingToDo when what was asked for already holds (already
+    paid, already confirmed, already requested) or ValidationError when it is refused. Staff read how
+    many rows really changed (`done_message` % {"count": n}), then row by row what was already so and
+    why the others were refused.
     """
 
     def run(modeladmin, request, queryset):
-        done = 0
+        done, unchanged, refused = 0, [], []
         for obj in queryset:
             try:
                 apply(obj, request.user)
-                done += 1
+            except NothingToDo as error:
+                unchanged.append(f"{obj}: {' '.join(error.messages)}")
             except ValidationError as error:
-                modeladmin.message_user(request, f"{obj}: {' '.join(error.messages)}", messages.ERROR)
+                refused.append(f"{obj}: {' '.join(error.messages)}")
+            else:
+                done += 1
         if done:
             modeladmin.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+        for text in unchanged:
+            modeladmin.message_user(request, text, messages.INFO)
+        for text in refused:
+            modeladmin.message_user(request, text, messages.ERROR)
 
     run.__name__ = name
     return admin.action(description=description, permissions=["change"])(run)

@@ -89,8 +89,11 @@ class OrderForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.tariff = tariff
         self.fields["period"].choices = [(price.period, price.get_period_display()) for price in tariff.prices.all()]
-        self.fields["domain"].required = tariff.product_type == ProductType.VHOST
-        self.fields["domain"].help_text = _("The site's domain, e.g. example.com.")
+        if tariff.product_type == ProductType.VHOST:
+            self.fields["domain"].required = True
+            self.fields["domain"].help_text = _("The site's domain, e.g. example.com.")
+        else:
+            del self.fields["domain"]  # an FTP storage account has no site: the panel is given no domain
         for resource in tariff.resources.all():
             if resource.kind == ResourceKind.DEDICATED_IPV4 and not (
                 tariff.allow_dedicated_ip and tariff.processing_module.edition != "lite"

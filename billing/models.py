@@ -21,6 +21,7 @@ from billing.choices import (
     SuspendReason,
 )
 from billing.constants import QUANTITY_MAX
+from billing.constraints import ConstraintMessages
 from billing.secret_fields import SecretField
 from billing.stored_text import StoredTextField
 from billing.username_template import validate_username_template
@@ -48,7 +49,7 @@ class Client(models.Model):
         return self.name
 
 
-class LedgerEntry(models.Model):
+class LedgerEntry(ConstraintMessages, models.Model):
     """One movement of a client's money; the balance is the sum of the client's entries."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="ledger_entries", verbose_name=_("client"))
@@ -62,6 +63,10 @@ class LedgerEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("created by")
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+
+    constraint_messages = {
+        "ledgerentry_amount_sign_matches_kind": _("A top-up or a refund must be positive, a charge negative, and an adjustment not zero."),
+    }
 
     class Meta:
         verbose_name = _("ledger entry")
@@ -82,7 +87,7 @@ class LedgerEntry(models.Model):
         return f"{self.get_kind_display()} {self.amount} ({self.client})"
 
 
-class TariffPlan(models.Model):
+class TariffPlan(ConstraintMessages, models.Model):
     """What a client can order: a product on a processing module, its prices and resources."""
 
     name = models.CharField(_("Name"), max_length=200, help_text=_("Shown on the order form and the shop-window."))
@@ -120,6 +125,10 @@ class TariffPlan(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    constraint_messages = {
+        "tariffplan_setup_fee_not_negative": _("The setup fee cannot be negative."),
+    }
+
     class Meta:
         verbose_name = _("tariff plan")
         verbose_name_plural = _("tariff plans")
@@ -146,13 +155,17 @@ class TariffPlan(models.Model):
             )
 
 
-class TariffPrice(models.Model):
+class TariffPrice(ConstraintMessages, models.Model):
     """The price of a tariff for one billing period."""
 
     tariff = models.ForeignKey(TariffPlan, on_delete=models.CASCADE, related_name="prices", verbose_name=_("tariff plan"))
     period = models.PositiveSmallIntegerField(_("period"), choices=BillingPeriod.choices)
     price = models.DecimalField(_("price"), **MONEY, validators=NOT_NEGATIVE)
     history = HistoricalRecords()
+
+    constraint_messages = {
+        "tariffprice_price_not_negative": _("The price cannot be negative."),
+    }
 
     class Meta:
         verbose_name = _("price")
@@ -167,7 +180,7 @@ class TariffPrice(models.Model):
         return f"{self.get_period_display()}: {self.price}"
 
 
-class TariffResource(models.Model):
+class TariffResource(ConstraintMessages, models.Model):
     """A resource of a tariff: how much the price includes and what each extra unit costs."""
 
     tariff = models.ForeignKey(TariffPlan, on_delete=models.CASCADE, related_name="resources", verbose_name=_("tariff plan"))
@@ -180,6 +193,11 @@ class TariffResource(models.Model):
         _("maximum"), null=True, blank=True, help_text=_("The most a service may have, included units counted; empty = no limit.")
     )
     history = HistoricalRecords()
+
+    constraint_messages = {
+        "tariffresource_unit_price_not_negative": _("The price per extra unit cannot be negative."),
+        "tariffresource_max_not_below_included": _("The maximum cannot be below the included amount."),
+    }
 
     class Meta:
         verbose_name = _("resource")
@@ -213,7 +231,7 @@ class TariffResource(models.Model):
             raise ValidationError(errors)
 
 
-class Service(models.Model):
+class Service(ConstraintMessages, models.Model):
     """A client's ordered product: one account in the tariff's panel."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="services", verbose_name=_("client"))
@@ -236,6 +254,10 @@ class Service(models.Model):
     panel_password = SecretField(_("panel password"), max_length=200, null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    constraint_messages = {
+        "service_money_not_negative": _("The price and the setup fee cannot be negative."),
+    }
 
     class Meta:
         verbose_name = _("service")
@@ -291,7 +313,7 @@ class ServiceStatusChange(models.Model):
         return f"{self.from_status} → {self.to_status}"
 
 
-class Payment(models.Model):
+class Payment(ConstraintMessages, models.Model):
     """Money a client sends through a payment gateway; once paid it is a top-up in the ledger."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="payments", verbose_name=_("client"))
@@ -310,6 +332,10 @@ class Payment(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+
+    constraint_messages = {
+        "payment_amount_positive": _("The amount must be greater than zero."),
+    }
 
     class Meta:
         verbose_name = _("payment")

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy, gettext_noop
 from billing.choices import LedgerEntryKind, PaymentStatus
 from billing.models import Client, Payment
 from billing.money import money_format
-from billing.services import ledger_entry_add
+from billing.services import NothingToDo, ledger_entry_add
 from billing.stored_text import StoredText
 
 MIN_TOPUP, MAX_TOPUP = Decimal("1.00"), Decimal("1000000.00")
@@ -124,6 +124,12 @@ def enabled_gateways() -> list[Gateway]:
     return [GATEWAYS[code] for code in settings.PAYMENT_GATEWAYS]
 
 
+def gateway_name(code: str) -> str:
+    """A payment method's name in the reader's language; a code this site no longer knows is shown as it is."""
+    gateway = GATEWAYS.get(code)
+    return str(gateway.name) if gateway else code
+
+
 def payment_start(*, client: Client, gateway_code: str, amount, by=None) -> tuple[Payment, PaymentStart]:
     """Begin a top-up of `amount` in the client's currency through one of the enabled gateways."""
     if gateway_code not in settings.PAYMENT_GATEWAYS:
@@ -151,10 +157,13 @@ def payment_start(*, client: Client, gateway_code: str, amount, by=None) -> tupl
 
 @transaction.atomic
 def payment_confirm(*, payment: Payment, by=None, external_id: str = "") -> Payment:
-    """Mark a payment paid and credit the ledger; confirming it again changes nothing."""
+    """Mark a payment paid and credit the ledger; confirming it again credits nothing and raises NothingToDo."""
     locked = Payment.objects.select_for_update().get(pk=payment.pk)
     if locked.status == PaymentStatus.PAID:
-        return locked
+        raise NothingToDo(
+            _("Payment %(reference)s is already confirmed: nothing was credited again.") % {"reference": locked.reference},
+            code="already_paid",
+        )
     if locked.status != PaymentStatus.PENDING:
         raise ValidationError(_("Payment %(reference)s was cancelled.") % {"reference": locked.reference}, code="cancelled")
     locked.status, locked.paid_at, locked.confirmed_by = PaymentStatus.PAID, timezone.now(), by
@@ -192,4 +201,7 @@ def payment_callback(*, gateway_code: str, body: bytes, headers: dict) -> Paymen
         raise ValidationError(_("Unknown payment reference."), code="reference")
     if not result.paid:
         return payment
-    return payment_confirm(payment=payment, external_id=result.external_id)
+    try:
+        return payment_confirm(payment=payment, external_id=result.external_id)
+    except NothingToDo:
+        return payment  # gateways repeat their notifications until they get an answer

@@ -1,12 +1,17 @@
 """Reads of the billing core."""
 
+from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils.translation import gettext_lazy
 
+from billing.choices import ProductType, ServiceStatus
 from billing.models import Client, LedgerEntry, Payment, Service, TariffPlan
+from provisioning.choices import PENDING_OPERATION_STATUSES
 
 _MONEY = DecimalField(max_digits=12, decimal_places=2)
 _ZERO = Value(Decimal("0"), output_field=_MONEY)
@@ -61,3 +66,50 @@ def client_payment(*, client: Client, payment_id: int) -> Payment:
         return client.payments.get(pk=payment_id)
     except Payment.DoesNotExist:
         raise Http404("no such payment") from None
+
+
+def service_pending_action(*, service: Service) -> str | None:
+    """The panel action queued or running for a service, if any (a database constraint allows one)."""
+    return service.operations.filter(status__in=PENDING_OPERATION_STATUSES).values_list("action", flat=True).first()
+
+
+def client_unpaid_services(*, client: Client) -> QuerySet[Service]:
+    """The client's orders that wait for their first payment."""
+    return client_services(client=client).filter(status=ServiceStatus.ORDERED)
+
+
+def client_unpaid_service(*, client: Client, service_id) -> Service | None:
+    """An order of this client that waits for payment, from an id taken from an address; None for anything else."""
+    service_id = str(service_id or "")
+    if not service_id.isdigit() or len(service_id) > 18:
+        return None
+    return client_unpaid_services(client=client).filter(pk=int(service_id)).first()
+
+
+def service_ip_addresses(*, service: Service) -> list[str]:
+    """The dedicated addresses a service holds now."""
+    return list(service.ip_assignments.filter(released_at__isnull=True).order_by("address").values_list("address", flat=True))
+
+
+@dataclass(frozen=True)
+class FtpAccess:
+    """How a client connects to its FTP storage."""
+
+    host: str
+    port: int
+    login: str
+    protocol: str  # translated when shown
+
+
+# ISPmanager's FTP server (ProFTPD or Pure-FTPd) listens on the standard port of the panel's own host
+# and offers TLS on the same connection (explicit FTPS, AUTH TLS); storage accounts have no shell, so no SFTP.
+FTP_PORT = 21
+FTP_PROTOCOL = gettext_lazy("FTP or FTPS (explicit TLS)")
+
+
+def service_ftp_access(*, service: Service) -> FtpAccess | None:
+    """Connection details of an FTP storage account that exists in the panel; None for anything else."""
+    if service.tariff.product_type != ProductType.STORAGE or not service.panel_username or service.status == ServiceStatus.DELETED:
+        return None
+    host = urlsplit(service.tariff.processing_module.url).hostname or ""
+    return FtpAccess(host=host, port=FTP_PORT, login=service.panel_username, protocol=FTP_PROTOCOL)

@@ -24,7 +24,7 @@ from billing.constants import MONEY_MAX, QUANTITY_MAX
 from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
 from billing.pricing import tariff_quote
-from billing.selectors import client_balance
+from billing.selectors import client_balance, service_pending_action
 from billing.signals import panel_action_requested
 from billing.stored_text import StoredText
 from billing.validators import validate_domain
@@ -39,6 +39,8 @@ REQUESTABLE_IN = {
     PanelAction.CHANGE_PASSWORD: {_S.ACTIVE, _S.SUSPENDED},
     PanelAction.SYNC: {_S.ACTIVE, _S.SUSPENDED, _S.FAILED},
 }
+# The status in which an action has nothing left to do.
+ALREADY_IN = {PanelAction.SUSPEND: _S.SUSPENDED, PanelAction.RESUME: _S.ACTIVE, PanelAction.CLOSE: _S.DELETED}
 
 
 class InsufficientFunds(ValidationError):
@@ -52,6 +54,13 @@ class InsufficientFunds(ValidationError):
 
 class TransitionNotAllowed(ValidationError):
     pass
+
+
+class NothingToDo(ValidationError):
+    """What was asked for already holds (paid, confirmed, requested): nothing was changed, charged or queued.
+
+    A repeat is not a failure: callers that may repeat themselves catch it, staff see it as information.
+    """
 
 
 def ledger_amount_validate(*, kind: str, amount: Decimal) -> None:
@@ -145,7 +154,7 @@ def service_mark_paid(*, service: Service, by=None, reason: StoredText | str = "
     """Record that an ordered service is paid for, and ask for its account to be created."""
     locked = Service.objects.select_for_update().get(pk=service.pk)
     if locked.paid_at:
-        raise ValidationError(_("Service #%(id)d is already paid for.") % {"id": locked.pk}, code="already_paid")
+        raise NothingToDo(_("Service #%(id)d is already paid for: nothing was charged.") % {"id": locked.pk}, code="already_paid")
     if locked.status != ServiceStatus.ORDERED:
         raise ValidationError(
             _("Service #%(id)d is “%(status)s”: only an ordered service can be paid for.")
@@ -172,6 +181,17 @@ def service_action_request(
     if action == PanelAction.CLOSE and locked.status == ServiceStatus.ORDERED:
         reason = reason or StoredText(gettext_noop("cancelled before payment"))
         return service_status_change(service=locked, to=ServiceStatus.DELETED, by=by, reason=reason)
+    if ALREADY_IN.get(action) == locked.status:
+        raise NothingToDo(
+            _("Service #%(id)d is already “%(status)s”: nothing to do.") % {"id": locked.pk, "status": ServiceStatus(locked.status).label},
+            code="already",
+        )
+    if service_pending_action(service=locked) == action:
+        raise NothingToDo(
+            _("“%(action)s” is already on its way to the panel for service #%(id)d.")
+            % {"id": locked.pk, "action": PanelAction(action).label},
+            code="already_requested",
+        )
     if locked.status not in REQUESTABLE_IN[action]:
         raise ValidationError(
             _("Service #%(id)d is “%(status)s”: “%(action)s” is not possible now.")
@@ -299,12 +319,13 @@ def order_place(
 def service_pay(*, service: Service, by=None) -> Service:
     """Pay an ordered service from the balance and start creating its account.
 
-    Paying again (a double click, a second tab, a retried request) charges nothing more.
+    Paying again (a double click, a second tab, a retried request) charges nothing more: it raises
+    NothingToDo, which says so.
     """
     with transaction.atomic():
         locked = Service.objects.select_for_update().get(pk=service.pk)
         if locked.paid_at:
-            return locked
+            raise NothingToDo(_("Service #%(id)d is already paid for: nothing was charged.") % {"id": locked.pk}, code="already_paid")
         if locked.first_payment:
             ledger_entry_add(
                 client=locked.client,
@@ -340,24 +361,38 @@ def client_register(*, email: str, name: str, password: str, language: str) -> C
 REQUESTABLE_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.RESUME, PanelAction.CLOSE)
 
 
-def service_client_actions(service: Service) -> dict[str, bool]:
-    """What the client area offers for a service: pay, suspend, resume, close."""
+    `pending` is the panel action already on its way, if any: until the panel has done it, nothing
+    else is offered.
+    """
+    pending = service_pending_action(service=service) if service.status != ServiceStatus.ORDERED else None
+    idle = pending is None
+# They stop or destroy what the client pays for: the client confirms them after reading what happens.
+CONFIRMED_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.CLOSE)
+
     return {
+def service_client_actions(service: Service) -> dict:
+    """What the client area offers for a service: pay, suspend, resume, close (booleans).
         "pay": service.status == ServiceStatus.ORDERED,
-        "suspend": service.status in REQUESTABLE_IN[PanelAction.SUSPEND],
-        "resume": service.status in REQUESTABLE_IN[PanelAction.RESUME] and service.suspend_reason == SuspendReason.CLIENT,
-        "close": service.status == ServiceStatus.ORDERED or service.status in REQUESTABLE_IN[PanelAction.CLOSE],
+        "suspend": idle and service.status in REQUESTABLE_IN[PanelAction.SUSPEND],
+        "resume": idle and service.status in REQUESTABLE_IN[PanelAction.RESUME] and service.suspend_reason == SuspendReason.CLIENT,
+        "close": idle and (service.status == ServiceStatus.ORDERED or service.status in REQUESTABLE_IN[PanelAction.CLOSE]),
+        "pending": pending,
     }
 
 
 @transaction.atomic
-def service_client_request(*, service: Service, action: str, user) -> Service:
-    """What a client may do to its own service: suspend it, resume what it suspended, delete it."""
+def service_client_request(*, service: Service, action: str, user, confirmed: bool = False) -> Service:
+    """What a client may do to its own service: suspend it, resume what it suspended, delete it.
+
+    Suspending and deleting need `confirmed`: the client saw what they do and said yes.
+    """
     if action not in REQUESTABLE_BY_CLIENT:
         raise ValidationError(_("This action is not available."), code="action")
     service = Service.objects.select_for_update().get(pk=service.pk)
     if action == PanelAction.RESUME and service.suspend_reason != SuspendReason.CLIENT:
         raise ValidationError(_("Only a service you suspended yourself can be resumed here: please contact support."), code="not_yours")
     return service_action_request(
+    if action in CONFIRMED_BY_CLIENT and not confirmed:
+        raise ValidationError(_("Please confirm first: nothing was changed."), code="not_confirmed")
         service=service, action=action, by=user, reason=StoredText(gettext_noop("asked by the client")), suspend_reason=SuspendReason.CLIENT
     )

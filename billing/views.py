@@ -25,9 +25,23 @@ from billing.login_limits import login_lockout_clear
 from billing.models import Client, TariffPlan
 from billing.payments import GATEWAYS, enabled_gateways, payment_callback, payment_start
 from billing.pricing import tariff_quote
-from billing.selectors import client_balance, client_of, client_payment, client_service, client_services, shop_tariffs
+from billing.secret_fields import is_unreadable
+from billing.selectors import (
+    client_balance,
+    client_of,
+    client_payment,
+    client_service,
+    client_services,
+    client_unpaid_service,
+    client_unpaid_services,
+    service_ftp_access,
+    service_ip_addresses,
+    shop_tariffs,
+)
 from billing.services import (
+    CONFIRMED_BY_CLIENT,
     InsufficientFunds,
+    NothingToDo,
     client_register,
     order_place,
     service_client_actions,
@@ -36,6 +50,8 @@ from billing.services import (
 )
 
 REVEAL_SESSION_KEY = "panel_password_reveal_until"
+ORDER_DRAFT_SESSION_KEY = "order_draft"
+ORDER_DRAFT_MAX_LENGTH = 300  # longer than any valid value: a domain is at most 253 characters
 
 
 def shop(request):
@@ -55,29 +71,47 @@ def _price_data(tariff: TariffPlan) -> dict:
     }
 
 
+def _order_draft_keep(request, tariff: TariffPlan) -> None:
+    """Remember what a visitor typed in the order form until it has signed up or logged in."""
+    names = OrderForm(tariff=tariff).fields
+    fields = {name: request.POST.get(name, "")[:ORDER_DRAFT_MAX_LENGTH] for name in names if name in request.POST}
+    request.session[ORDER_DRAFT_SESSION_KEY] = {"tariff": tariff.pk, "fields": fields}
+
+
+def _order_draft_take(request, tariff: TariffPlan) -> dict | None:
+    """What the visitor typed in this tariff's form before signing up, once."""
+    draft = request.session.get(ORDER_DRAFT_SESSION_KEY)
+    if not isinstance(draft, dict) or draft.get("tariff") != tariff.pk:
+        return None
+    del request.session[ORDER_DRAFT_SESSION_KEY]
+    return draft.get("fields")
+
+
 def order(request, tariff_id: int):
     # Only what the shop-window shows can be ordered: a hidden or disabled tariff is a 404 here.
     tariff = get_object_or_404(shop_tariffs(), pk=tariff_id)
-    form = OrderForm(request.POST or None, tariff=tariff)
-    if request.method == "POST":
-        if not request.user.is_authenticated:
-            return redirect(f"{reverse('login')}?next={request.path}")
-        if form.is_valid():
-            try:
-                service = order_place(
-                    client=client_of(request.user),
-                    user=request.user,
-                    tariff=tariff,
-                    period=form.cleaned_data["period"],
-                    domain=form.cleaned_data["domain"],
-                    resources=form.resources(),
-                    dedicated_ips=form.cleaned_data.get("dedicated_ipv4") or 0,
-                )
-            except ValidationError as error:
-                add_service_errors(form, error)
-            else:
-                messages.success(request, _("Order #%(id)d placed.") % {"id": service.pk})
-                return redirect("service_detail", service_id=service.pk)
+    if request.method == "POST" and not request.user.is_authenticated:
+        # "Sign up to order" and "log in" send the form: its values come back filled in afterwards.
+        _order_draft_keep(request, tariff)
+        return redirect(f"{reverse('register' if request.POST.get('then') == 'register' else 'login')}?next={request.path}")
+    initial = _order_draft_take(request, tariff) if request.method == "GET" and request.user.is_authenticated else None
+    form = OrderForm(request.POST or None, tariff=tariff, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            service = order_place(
+                client=client_of(request.user),
+                user=request.user,
+                tariff=tariff,
+                period=form.cleaned_data["period"],
+                domain=form.cleaned_data.get("domain", ""),
+                resources=form.resources(),
+                dedicated_ips=form.cleaned_data.get("dedicated_ipv4") or 0,
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, _("Order #%(id)d placed.") % {"id": service.pk})
+            return redirect("service_detail", service_id=service.pk)
     first_price = tariff.prices.all()[0] if tariff.prices.all() else None
     quote = tariff_quote(tariff=tariff, tariff_price=first_price.price, period=first_price.period, quantities={}) if first_price else None
     return render(request, "shop/order.html", {"tariff": tariff, "form": form, "quote": quote, "price_data": _price_data(tariff)})
@@ -169,6 +203,8 @@ def balance(request):
     gateways = enabled_gateways()
     # After "not enough money" the missing amount arrives in the address, ready to pay.
     form = TopUpForm(request.POST or None, gateways=gateways, initial={"amount": request.GET.get("amount")})
+    # ... and the order it was for, so that the payment's page offers to pay it.
+    waiting = client_unpaid_service(client=client, service_id=request.GET.get("service"))
     if request.method == "POST" and form.is_valid():
         try:
             payment, start = payment_start(
@@ -178,16 +214,34 @@ def balance(request):
             add_service_errors(form, error)
         else:
             # A card gateway takes the client to its own payment page; the others show their instructions here.
-            return redirect(start.redirect_url or reverse("payment_detail", args=[payment.pk]))
+            after = reverse("payment_detail", args=[payment.pk]) + (f"?service={waiting.pk}" if waiting else "")
+            return redirect(start.redirect_url or after)
     page = Paginator(client.ledger_entries.all(), 50).get_page(request.GET.get("page"))
-    return render(request, "account/balance.html", {"client": client, "balance": client_balance(client=client), "form": form, "page": page})
+    return render(
+        request,
+        "account/balance.html",
+        {
+            "client": client,
+            "balance": client_balance(client=client),
+            "form": form,
+            "page": page,
+            "unpaid": client_unpaid_services(client=client),
+        },
+    )
 
 
 @login_required
 def payment_detail(request, payment_id: int):
-    payment = client_payment(client=client_of(request.user), payment_id=payment_id)
+    client = client_of(request.user)
+    payment = client_payment(client=client, payment_id=payment_id)
     instructions = GATEWAYS[payment.gateway].instructions(payment) if payment.status == PaymentStatus.PENDING else ""
-    return render(request, "account/payment.html", {"payment": payment, "instructions": instructions})
+    # The order this top-up was for, while it still waits for payment (only one of the client's own).
+    waiting = client_unpaid_service(client=client, service_id=request.GET.get("service"))
+    return render(
+        request,
+        "account/payment.html",
+        {"payment": payment, "instructions": instructions, "waiting": waiting, "balance": client_balance(client=client)},
+    )
 
 
 @login_required
@@ -215,9 +269,14 @@ def service_detail(request, service_id: int):
             "service": service,
             "balance": client_balance(client=client),
             "form": form,
-            "show_password": show_password and bool(service.panel_password),
+            # A deleted account is gone from the panel: its password opens nothing.
+            "show_password": show_password and bool(service.panel_password) and service.status != ServiceStatus.DELETED,
+            # Stored, but the configured keys cannot decrypt it: say so instead of asking to reveal it.
+            "password_unreadable": is_unreadable(service.panel_password),
             "operations": service.operations.order_by("-pk")[:10],
             "can": service_client_actions(service),
+            "addresses": service_ip_addresses(service=service),
+            "ftp": service_ftp_access(service=service),
         },
     )
 
@@ -230,7 +289,9 @@ def service_pay_view(request, service_id: int):
         service_pay(service=service, by=request.user)
     except InsufficientFunds as error:
         messages.error(request, error.messages[0])
-        return redirect(f"{reverse('balance')}?amount={error.missing}")
+        return redirect(f"{reverse('balance')}?amount={error.missing}&service={service.pk}")
+    except NothingToDo as error:
+        messages.info(request, " ".join(error.messages))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -238,18 +299,46 @@ def service_pay_view(request, service_id: int):
     return redirect("service_detail", service_id=service.pk)
 
 
+def _requested_message(service, action: str) -> str:
+    """What the client is told once its request is accepted: only what has really happened yet."""
+    if service.status == ServiceStatus.DELETED:
+        return _("Order #%(id)d cancelled: nothing was charged.") % {"id": service.pk}
+    return {
+        PanelAction.SUSPEND: _("Suspension of service #%(id)d requested: the control panel does it within a few seconds."),
+        PanelAction.RESUME: _("Resumption of service #%(id)d requested: the control panel does it within a few seconds."),
+        PanelAction.CLOSE: _("Deletion of service #%(id)d requested: the control panel does it within a few seconds."),
+    }[action] % {"id": service.pk}
+
+
 @login_required
-@require_POST
 def service_action(request, service_id: int):
+    """Suspend, resume or delete. Suspending and deleting first show what they do and wait for a "yes"."""
     service = client_service(client=client_of(request.user), service_id=service_id)
-    action = request.POST.get("action", "")
-    try:
-        service_client_request(service=service, action=action, user=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, _("Done: %(action)s is on its way to the panel.") % {"action": PanelAction(action).label})
-    return redirect("service_detail", service_id=service.pk)
+    action = (request.POST if request.method == "POST" else request.GET).get("action", "")
+    confirmed = request.method == "POST" and request.POST.get("confirm") == "yes"
+    if request.method == "POST" and (confirmed or action not in CONFIRMED_BY_CLIENT):
+        try:
+            service = service_client_request(service=service, action=action, user=request.user, confirmed=confirmed)
+        except NothingToDo as error:
+            messages.info(request, " ".join(error.messages))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _requested_message(service, action))
+        return redirect("service_detail", service_id=service.pk)
+    if action not in CONFIRMED_BY_CLIENT or not service_client_actions(service)[action]:
+        messages.error(request, _("This action is not available now."))
+        return redirect("service_detail", service_id=service.pk)
+    return render(
+        request,
+        "account/service_confirm.html",
+        {
+            "service": service,
+            "action": action,
+            "addresses": service_ip_addresses(service=service),
+            "refund_on_close": bool(getattr(settings, "BILLING_REFUND_ON_CLOSE", "")),
+        },
+    )
 
 
 @csrf_exempt

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
+from billing.constraints import ConstraintMessages
 from billing.secret_fields import SecretField
 from billing.stored_text import StoredTextField
 from billing.validators import validate_ip_type_names, validate_panel_url
@@ -73,7 +74,7 @@ class IPmanagerIntegration(models.Model):
             raise ValidationError({"admin_password": _("Enter the administrator's password too.")})
 
 
-class IPAssignment(models.Model):
+class IPAssignment(ConstraintMessages, models.Model):
     """A dedicated address from IPmanager held by a service; live until released."""
 
     integration = models.ForeignKey(
@@ -84,6 +85,10 @@ class IPAssignment(models.Model):
     ip_type = models.CharField(_("IP type"), max_length=64, default=DEFAULT_IP_TYPE)
     allocated_at = models.DateTimeField(_("allocated at"), auto_now_add=True)
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+
+    constraint_messages = {
+        "ipassignment_one_live_service_per_address": _("This address is already assigned to a service: release it there first."),
+    }
 
     class Meta:
         verbose_name = _("IP assignment")
@@ -99,7 +104,7 @@ class IPAssignment(models.Model):
         return self.address
 
 
-class SyncRun(models.Model):
+class SyncRun(ConstraintMessages, models.Model):
     """One reconciliation of an integration's addresses between IPmanager and billing."""
 
     class Status(models.TextChoices):
@@ -120,6 +125,10 @@ class SyncRun(models.Model):
     message = StoredTextField(_("message"), blank=True)
     started_at = models.DateTimeField(_("started at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    constraint_messages = {
+        "syncrun_one_running_per_integration": _("A synchronization of this integration is already running."),
+    }
 
     class Meta:
         verbose_name = _("sync run")

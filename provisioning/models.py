@@ -7,6 +7,7 @@ from simple_history.models import HistoricalRecords
 
 from billing.choices import PanelAction, ProductType
 from billing.secret_fields import SecretField
+from billing.constraints import ConstraintMessages
 from billing.stored_text import StoredTextField
 from billing.validators import validate_panel_url
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, ModuleKind, OperationStatus, PanelEdition
@@ -103,7 +104,7 @@ class ProcessingModule(models.Model):
             raise ValidationError(errors)
 
 
-class Operation(models.Model):
+class Operation(ConstraintMessages, models.Model):
     """One panel action for a service, with its attempts; failed ones form the staff queue."""
 
     service = models.ForeignKey("billing.Service", on_delete=models.PROTECT, related_name="operations", verbose_name=_("service"))
@@ -130,6 +131,10 @@ class Operation(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+    constraint_messages = {
+        "operation_one_pending_per_service": _("This service already has an operation in progress: wait for it to finish."),
+    }
+
         verbose_name = _("operation")
         verbose_name_plural = _("operations")
         ordering = ["-created_at", "-pk"]
@@ -144,7 +149,7 @@ class Operation(models.Model):
         return f"{self.get_action_display()} #{self.service_id}"
 
 
-class OperationAttempt(models.Model):
+class OperationAttempt(ConstraintMessages, models.Model):
     """One try at an operation by one worker; only the attempt that still holds the claim applies its result."""
 
     operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("operation"))
@@ -168,6 +173,10 @@ class OperationAttempt(models.Model):
             models.UniqueConstraint(
                 fields=["operation"], condition=models.Q(outcome="running"), name="operationattempt_one_running_per_operation"
             ),
+    constraint_messages = {
+        "operationattempt_one_running_per_operation": _("This operation already has a running attempt."),
+    }
+
         ]
 
     def __str__(self):

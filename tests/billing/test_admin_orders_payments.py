@@ -264,7 +264,7 @@ def test_confirming_a_bank_transfer_credits_the_balance_once(admin_client, staff
     second = post_action(admin_client, PAYMENTS, "confirm", transfer)
 
     assert messages_of(first) == ["1 payment confirmed."]
-    assert messages_of(second) == ["1 payment confirmed."]
+    assert messages_of(second) == [f"{transfer}: Payment {transfer.reference} is already confirmed: nothing was credited again."]
     transfer.refresh_from_db()
     assert (transfer.status, transfer.confirmed_by) == (PaymentStatus.PAID, staff_user)
     assert transfer.paid_at is not None

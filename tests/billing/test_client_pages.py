@@ -578,7 +578,7 @@ def test_pay_with_too_little_money_goes_to_the_balance_page_with_the_missing_amo
 
     response = logged_in.post(service_url(service, "service_pay"), follow=True)
 
-    assert response.redirect_chain == [(f"{reverse('balance')}?amount=250.00", 302)]
+    assert response.redirect_chain == [(f"{reverse('balance')}?amount=250.00&service={service.pk}", 302)]
     assert messages_of(response) == ["Not enough money on the balance: 250.00\xa0RUB more is needed."]
     assert client_balance(client=customer) == Decimal("100.00")
     service.refresh_from_db()
@@ -643,7 +643,8 @@ def test_panel_password_needs_the_password_again_once_the_reveal_time_is_over(lo
 
 
 def post_action(logged_in, service, action):
-    response = logged_in.post(service_url(service, "service_action"), {"action": action}, follow=True)
+    """The client's request, confirmed where the page asks for a confirmation (tests/billing/test_client_day_one.py)."""
+    response = logged_in.post(service_url(service, "service_action"), {"action": action, "confirm": "yes"}, follow=True)
     assert response.redirect_chain == [(service_url(service), 302)]
     return response
 
@@ -651,7 +652,7 @@ def post_action(logged_in, service, action):
 def test_client_suspends_an_active_service_through_the_panel(logged_in, user, active_service):
     response = post_action(logged_in, active_service, "suspend")
 
-    assert messages_of(response) == ["Done: Suspend is on its way to the panel."]
+    assert messages_of(response) == [f"Suspension of service #{active_service.pk} requested: the control panel does it within a few seconds."]
     operation = Operation.objects.get(service=active_service)
     assert (operation.action, operation.status, operation.requested_by) == (PanelAction.SUSPEND, OperationStatus.QUEUED, user)
     assert operation.payload == {"suspend_reason": "client"}
@@ -665,7 +666,7 @@ def test_client_resumes_a_service_it_suspended(logged_in, active_service):
 
     response = post_action(logged_in, active_service, "resume")
 
-    assert messages_of(response) == ["Done: Resume is on its way to the panel."]
+    assert messages_of(response) == [f"Resumption of service #{active_service.pk} requested: the control panel does it within a few seconds."]
     assert list(Operation.objects.values_list("service", "action")) == [(active_service.pk, PanelAction.RESUME)]
 
 

@@ -75,9 +75,10 @@ def strangers(tariff):
         ("get", "service_detail", "active", {"show": "1"}),
         ("post", "service_detail", "active", {"password": PASSWORD}),
         ("post", "service_pay", "ordered", {}),
-        ("post", "service_action", "ordered", {"action": "close"}),
-        ("post", "service_action", "active", {"action": "suspend"}),
-        ("post", "service_action", "active", {"action": "close"}),
+        ("post", "service_action", "ordered", {"action": "close", "confirm": "yes"}),
+        ("post", "service_action", "active", {"action": "suspend", "confirm": "yes"}),
+        ("post", "service_action", "active", {"action": "close", "confirm": "yes"}),
+        ("get", "service_action", "active", {"action": "close"}),
         ("get", "payment_detail", "payment", {}),
     ],
 )
@@ -116,7 +117,7 @@ def csrf_targets(customer, tariff):
     return {
         "order": (reverse("order", args=[tariff.pk]), order_data()),
         "pay": (reverse("service_pay", args=[service.pk]), {}),
-        "action": (reverse("service_action", args=[service.pk]), {"action": "close"}),
+        "action": (reverse("service_action", args=[service.pk]), {"action": "close", "confirm": "yes"}),
         "top-up": (reverse("balance"), {"amount": "100", "gateway": "manual"}),
         "show password": (reverse("service_detail", args=[service.pk]), {"password": PASSWORD}),
         "language": (reverse("set_language"), {"language": "ru", "next": "/"}),

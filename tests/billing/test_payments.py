@@ -14,7 +14,7 @@ from billing.choices import BillingPeriod, LedgerEntryKind, PanelAction, Payment
 from billing.models import LedgerEntry, Payment, Service, ServiceStatusChange
 from billing.payments import callback_signature, payment_callback, payment_cancel, payment_confirm, payment_start
 from billing.selectors import client_balance
-from billing.services import InsufficientFunds, ledger_entry_add, order_place, service_client_request, service_pay
+from billing.services import InsufficientFunds, NothingToDo, ledger_entry_add, order_place, service_client_request, service_pay
 from provisioning.choices import OperationStatus
 from provisioning.models import Operation
 from tests.conftest import postgres_only, run_at_once
@@ -122,9 +122,11 @@ def test_paying_twice_charges_once_and_queues_one_operation(account, user):
 
     service_pay(service=service, by=user)
     paid_at = Service.objects.get(pk=service.pk).paid_at
-    again = service_pay(service=service, by=user)
+    with pytest.raises(NothingToDo) as again:
+        service_pay(service=service, by=user)
 
-    assert again.paid_at == paid_at
+    assert again.value.messages == [f"Service #{service.pk} is already paid for: nothing was charged."]
+    assert Service.objects.get(pk=service.pk).paid_at == paid_at
     assert entries(account) == [(LedgerEntryKind.TOPUP, Decimal("1000.00")), (LedgerEntryKind.CHARGE, Decimal("-350.00"))]
     assert Operation.objects.count() == 1
 
@@ -144,7 +146,7 @@ def test_a_free_tariff_is_paid_without_a_ledger_entry(account, user):
 def test_paying_a_cancelled_order_is_refused_and_charges_nothing(account, user):
     top_up(account, "1000.00")
     service = ordered(account)
-    service_client_request(service=service, action=PanelAction.CLOSE, user=user)
+    service_client_request(service=service, action=PanelAction.CLOSE, user=user, confirmed=True)
 
     with pytest.raises(ValidationError) as refused:
         service_pay(service=service, by=user)
@@ -174,7 +176,8 @@ def test_simultaneous_payments_of_one_service_charge_once_and_queue_one_operatio
 
     outcomes = run_at_once(6, lambda i: service_pay(service=service, by=user))
 
-    assert outcomes == [None] * 6
+    assert outcomes.count(None) == 1
+    assert [type(outcome) for outcome in outcomes if outcome] == [NothingToDo] * 5
     assert entries(account) == [(LedgerEntryKind.TOPUP, Decimal("1000.00")), (LedgerEntryKind.CHARGE, Decimal("-350.00"))]
     operation = Operation.objects.get()
     assert (operation.service, operation.action, operation.status) == (service, PanelAction.OPEN, OperationStatus.QUEUED)
@@ -205,7 +208,8 @@ def test_one_payment_confirmed_by_several_threads_at_once_credits_once(account):
 
     outcomes = run_at_once(6, lambda i: payment_confirm(payment=payment))
 
-    assert outcomes == [None] * 6
+    assert outcomes.count(None) == 1
+    assert [type(outcome) for outcome in outcomes if outcome] == [NothingToDo] * 5
     assert entries(account) == [(LedgerEntryKind.TOPUP, Decimal("75.00"))]
     assert Payment.objects.get().status == PaymentStatus.PAID
 
@@ -322,7 +326,10 @@ def test_confirming_a_payment_twice_credits_once(account):
     staff = UserFactory(is_staff=True)
 
     payment_confirm(payment=payment, by=staff, external_id="bank-1")
-    payment_confirm(payment=payment, by=staff, external_id="bank-2")
+    with pytest.raises(NothingToDo) as again:
+        payment_confirm(payment=payment, by=staff, external_id="bank-2")
+
+    assert again.value.messages == [f"Payment {payment.reference} is already confirmed: nothing was credited again."]
 
     payment.refresh_from_db()
     assert (payment.status, payment.confirmed_by, payment.external_id) == (PaymentStatus.PAID, staff, "bank-1")

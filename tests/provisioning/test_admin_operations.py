@@ -133,7 +133,7 @@ def test_mark_paid_queues_the_open_and_the_account_exists_only_after_the_task_ra
 def test_mark_paid_on_a_paid_service_is_refused_with_a_message_and_queues_nothing(admin_client, active_service, tasks):
     response = post_action(admin_client, SERVICES, "mark_paid", active_service)
 
-    assert messages_of(response) == [f"{active_service}: Service #{active_service.pk} is already paid for."]
+    assert messages_of(response) == [f"{active_service}: Service #{active_service.pk} is already paid for: nothing was charged."]
     assert Operation.objects.filter(service=active_service).count() == 1
     assert tasks.pending() == []
 
@@ -223,12 +223,12 @@ def test_bulk_suspend_of_two_services_queues_two_operations(admin_client, make_s
         assert panel.app.users[service.panel_username]["active"] is False
 
 
-def test_a_refused_action_names_the_service_and_queues_nothing(admin_client, active_service, tasks):
+def test_resuming_an_active_service_names_it_says_there_is_nothing_to_do_and_queues_nothing(admin_client, active_service, tasks):
     earlier = Operation.objects.count()
 
     response = post_action(admin_client, SERVICES, "request_resume", active_service)
 
-    assert messages_of(response) == [f"{active_service}: Service #{active_service.pk} is “Active”: “Resume” is not possible now."]
+    assert messages_of(response) == [f"{active_service}: Service #{active_service.pk} is already “Active”: nothing to do."]
     assert Operation.objects.count() == earlier
     assert tasks.pending() == []
 
