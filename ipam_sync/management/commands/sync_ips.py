@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from billing.command_options import non_negative_int
 from ipam_sync.models import IPmanagerIntegration, SyncRun
 from ipam_sync.sync import SyncBusy, sync_ips_run
 
@@ -17,8 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="print and record the plan, change nothing")
         parser.add_argument(
             "--max-release",
-            type=int,
-            default=settings.SYNC_IPS_MAX_RELEASE,
+            type=non_negative_int,
+            # A string default goes through the type too: a negative SYNC_IPS_MAX_RELEASE is refused as well.
+            default=str(settings.SYNC_IPS_MAX_RELEASE),
             help="refuse a run that would release more addresses than this (default: %(default)s)",
         )
         parser.add_argument("--force", action="store_true", help="release above --max-release")
