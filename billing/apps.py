@@ -13,3 +13,8 @@ class BillingConfig(AppConfig):
 
         checks.register(encryption_keys_check, checks.Tags.security)
         post_migrate.connect(key_check_token_write, sender=self, dispatch_uid="billing.key_check_token_write")
+
+        from billing.deploy_checks import test_gateway_check, trusted_proxies_check
+
+        checks.register(test_gateway_check, checks.Tags.security, deploy=True)
+        checks.register(trusted_proxies_check, checks.Tags.security)
