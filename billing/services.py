@@ -359,24 +359,24 @@ def client_register(*, email: str, name: str, password: str, language: str) -> C
 
 
 REQUESTABLE_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.RESUME, PanelAction.CLOSE)
+# They stop or destroy what the client pays for: the client confirms them after reading what happens.
+CONFIRMED_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.CLOSE)
 
+
+def service_client_actions(service: Service) -> dict:
+    """What the client area offers for a service: pay, suspend, resume, close (booleans).
 
     `pending` is the panel action already on its way, if any: until the panel has done it, nothing
     else is offered.
     """
     pending = service_pending_action(service=service) if service.status != ServiceStatus.ORDERED else None
     idle = pending is None
-# They stop or destroy what the client pays for: the client confirms them after reading what happens.
-CONFIRMED_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.CLOSE)
-
     return {
-def service_client_actions(service: Service) -> dict:
-    """What the client area offers for a service: pay, suspend, resume, close (booleans).
+        "pending": pending,
         "pay": service.status == ServiceStatus.ORDERED,
         "suspend": idle and service.status in REQUESTABLE_IN[PanelAction.SUSPEND],
         "resume": idle and service.status in REQUESTABLE_IN[PanelAction.RESUME] and service.suspend_reason == SuspendReason.CLIENT,
         "close": idle and (service.status == ServiceStatus.ORDERED or service.status in REQUESTABLE_IN[PanelAction.CLOSE]),
-        "pending": pending,
     }
 
 
@@ -388,11 +388,11 @@ def service_client_request(*, service: Service, action: str, user, confirmed: bo
     """
     if action not in REQUESTABLE_BY_CLIENT:
         raise ValidationError(_("This action is not available."), code="action")
+    if action in CONFIRMED_BY_CLIENT and not confirmed:
+        raise ValidationError(_("Please confirm first: nothing was changed."), code="not_confirmed")
     service = Service.objects.select_for_update().get(pk=service.pk)
     if action == PanelAction.RESUME and service.suspend_reason != SuspendReason.CLIENT:
         raise ValidationError(_("Only a service you suspended yourself can be resumed here: please contact support."), code="not_yours")
     return service_action_request(
-    if action in CONFIRMED_BY_CLIENT and not confirmed:
-        raise ValidationError(_("Please confirm first: nothing was changed."), code="not_confirmed")
         service=service, action=action, by=user, reason=StoredText(gettext_noop("asked by the client")), suspend_reason=SuspendReason.CLIENT
     )

@@ -6,8 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from billing.choices import PanelAction, ProductType
-from billing.secret_fields import SecretField
 from billing.constraints import ConstraintMessages
+from billing.secret_fields import SecretField
 from billing.stored_text import StoredTextField
 from billing.validators import validate_panel_url
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, ModuleKind, OperationStatus, PanelEdition
@@ -130,11 +130,11 @@ class Operation(ConstraintMessages, models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
-    class Meta:
     constraint_messages = {
         "operation_one_pending_per_service": _("This service already has an operation in progress: wait for it to finish."),
     }
 
+    class Meta:
         verbose_name = _("operation")
         verbose_name_plural = _("operations")
         ordering = ["-created_at", "-pk"]
@@ -164,6 +164,10 @@ class OperationAttempt(ConstraintMessages, models.Model):
     outcome = models.CharField(_("outcome"), max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.RUNNING)
     error = StoredTextField(_("error"), blank=True)
 
+    constraint_messages = {
+        "operationattempt_one_running_per_operation": _("This operation already has a running attempt."),
+    }
+
     class Meta:
         verbose_name = _("attempt")
         verbose_name_plural = _("attempts")
@@ -173,10 +177,6 @@ class OperationAttempt(ConstraintMessages, models.Model):
             models.UniqueConstraint(
                 fields=["operation"], condition=models.Q(outcome="running"), name="operationattempt_one_running_per_operation"
             ),
-    constraint_messages = {
-        "operationattempt_one_running_per_operation": _("This operation already has a running attempt."),
-    }
-
         ]
 
     def __str__(self):
