@@ -14,6 +14,7 @@ from billing.choices import ProductType, ResourceKind
 from billing.constants import QUANTITY_MAX
 from billing.login_limits import password_confirm
 from billing.money import money_format
+from billing.secret_fields import is_unreadable
 
 
 def add_service_errors(form, error: ValidationError) -> None:
@@ -32,16 +33,21 @@ class WriteOnlySecretsForm(forms.ModelForm):
         for name in self.secret_fields:
             field = self.fields[name]
             field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-            if self.instance.pk and getattr(self.instance, name):
+            stored = getattr(self.instance, name) if self.instance.pk else None
+            if stored:
                 field.required = False
-                field.help_text = _("Stored. Leave blank to keep it, or enter a new one.")
+                field.help_text = (
+                    _("Stored, but the configured encryption keys cannot decrypt it: enter it again, or fix FIELD_ENCRYPTION_KEYS.")
+                    if is_unreadable(stored)
+                    else _("Stored. Leave blank to keep it, or enter a new one.")
+                )
 
     def clean(self):
         cleaned = super().clean()
         for name in self.secret_fields:
             if not cleaned.get(name) and self.instance.pk:
-                # The instance still holds the stored value until the form is applied to it.
-                cleaned[name] = getattr(self.instance, name)
+                # Left out of what the form applies: the instance keeps what it read, saved back as the same ciphertext.
+                cleaned.pop(name, None)
         return cleaned
 
     def get_initial_for_field(self, field, field_name):
