@@ -40,9 +40,9 @@ def client_of(user) -> Client:
 
 
 def shop_tariffs() -> QuerySet[TariffPlan]:
-    """What the shop-window offers, with prices and resources loaded in two more queries."""
+    """What the shop-window offers (not the tariffs of a disabled module), with prices and resources in two more queries."""
     return (
-        TariffPlan.objects.filter(is_visible=True, is_enabled=True)
+        TariffPlan.objects.filter(is_visible=True, is_enabled=True, processing_module__is_enabled=True)
         .select_related("processing_module")
         .prefetch_related("prices", "resources")
         .order_by("product_type", "ordering", "pk")

@@ -262,10 +262,14 @@ def order_check(
     """Validate an order; return its normalized domain and the quantity of every resource.
 
     `resources` maps resource kinds to the quantity wanted (included units counted); a kind left out
-    gets the included amount. Staff may order tariffs hidden from the shop-window.
+    gets the included amount. Staff may order tariffs hidden from the shop-window. Nobody may order
+    a tariff whose processing module is disabled: its account could not be opened.
     """
     if not tariff.is_enabled or not (tariff.is_visible or by_staff):
         raise ValidationError(_("This tariff cannot be ordered."), code="tariff")
+    if not (module := tariff.processing_module).is_enabled:
+        message = _("This tariff cannot be ordered now: its processing module %(module)s is disabled.") % {"module": module}
+        raise ValidationError(message if by_staff else _("This tariff cannot be ordered."), code="tariff")
     domain = (domain or "").strip().lower().rstrip(".")
     quantities = {resource.kind: resource.included for resource in tariff.resources.all()}
     quantities.update(resources or {})

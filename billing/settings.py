@@ -132,6 +132,9 @@ PANEL_CHECK_TIMEOUT = (5, 20)
 # (30 s, 1, 2, 4, 8 min by default) before the operation lands in the staff queue.
 PROVISIONING_MAX_ATTEMPTS = env.int("PROVISIONING_MAX_ATTEMPTS", default=6)
 PROVISIONING_RETRY_SECONDS = env.int("PROVISIONING_RETRY_SECONDS", default=30)
+# A running attempt renews its lease before every panel call; recover_operations takes over an
+# attempt whose lease ran out (its worker died). Longer than one panel call can take.
+PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=round(sum(PANEL_TIMEOUT)) + 30)
 
 # Production hardening. TLS itself (redirect to https, HSTS) is the reverse proxy's job by
 # default; set SECURE_SSL_REDIRECT / SECURE_HSTS_SECONDS when Django should do it instead.

@@ -5,6 +5,7 @@ lost reply adopts the address instead of taking a second one, and sync_ips can t
 addresses from ones allocated by hand.
 """
 
+import contextlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,8 +18,7 @@ from billing.models import Service
 from billing.stored_text import StoredText
 from ipam_sync.ipmanager.client import DEFAULT_IP_TYPE, LEVEL_ADMIN, IPmanagerClient
 from ipam_sync.models import IPAssignment, IPmanagerIntegration
-from provisioning.coremanager.client import tls_verify
-from provisioning.errors import PermanentError, ProvisioningError
+from provisioning.errors import AlreadyExists, AuthFailed, NoSuchFunction, NotFound, PermanentError, ProvisioningError
 
 
 def note_for(service_id: int) -> str:
@@ -38,7 +38,8 @@ def ipmanager_client(integration: IPmanagerIntegration, *, administrator: bool =
         integration.url,
         username,
         password or "",
-        verify=tls_verify(integration.verify_tls, integration.ca_certificate),
+        verify=integration.verify_tls,
+        ca_certificate=integration.ca_certificate,
         timeout=timeout or settings.PANEL_TIMEOUT,
     )
 
@@ -55,9 +56,10 @@ def _record(service: Service, integration: IPmanagerIntegration, address: str) -
             )
     except IntegrityError:
         holder = IPAssignment.objects.filter(address=address, released_at__isnull=True).values_list("service_id", flat=True).first()
-        raise PermanentError(
-            f"IPmanager handed out {address}, which billing still has on service #{holder}: run sync_ips, then retry", type="exists"
-        ) from None
+        message = gettext_noop(
+            "IPmanager handed out %(address)s, which billing still has on service #%(service)s: run sync_ips, then retry"
+        )
+        raise AlreadyExists(StoredText(message, {"address": address, "service": holder})) from None
 
 
 def service_ips_allocate(*, service: Service) -> list[str]:
@@ -72,7 +74,8 @@ def service_ips_allocate(*, service: Service) -> list[str]:
         return held
     integration = service.tariff.processing_module.ipmanager
     if integration is None:
-        raise PermanentError(f"the processing module {service.tariff.processing_module} has no IPmanager integration", type="config")
+        message = gettext_noop("the processing module %(module)s has no IPmanager integration")
+        raise PermanentError(StoredText(message, {"module": str(service.tariff.processing_module)}))
     client = ipmanager_client(integration)
     note = note_for(service.pk)
     for address in client.addresses():
@@ -97,11 +100,8 @@ def service_ips_allocate(*, service: Service) -> list[str]:
 def service_ips_release(*, service: Service) -> None:
     """Give the service's addresses back to IPmanager; one already free counts as given back."""
     for assignment in IPAssignment.objects.filter(service=service, released_at__isnull=True).select_related("integration"):
-        try:
+        with contextlib.suppress(NotFound):  # already free
             ipmanager_client(assignment.integration).release(assignment.address)
-        except PermanentError as error:
-            if error.type != "missed":
-                raise
         assignment.released_at = timezone.now()
         assignment.save(update_fields=["released_at"])
 
@@ -128,11 +128,11 @@ def _check(integration: IPmanagerIntegration) -> IntegrationCheck:
     try:
         name, _level = client.whoami()
     except ProvisioningError as error:
-        return IntegrationCheck(ok=False, message=error.message, blocking=error.type not in ("connection", "timeout", "http"))
+        return IntegrationCheck(ok=False, message=error.message, blocking=isinstance(error, PermanentError))
     try:
         pools, groups = client.pools(), client.iptypes()
     except PermanentError as error:
-        if error.type != "missed":
+        if not isinstance(error, NoSuchFunction):
             return IntegrationCheck(ok=False, message=error.message, blocking=True)
         # The panel has no address pools: a "dummy" integration through ISPmanager Business.
         message = gettext_noop(
@@ -160,7 +160,7 @@ def _check(integration: IPmanagerIntegration) -> IntegrationCheck:
             admin_name, admin_level = ipmanager_client(integration, administrator=True, timeout=settings.PANEL_CHECK_TIMEOUT).whoami()
         except ProvisioningError as error:
             login = StoredText(gettext_noop("Administrator login: %(error)s"), {"error": error.message})
-            return IntegrationCheck(ok=False, message=_and(message, login), blocking=error.type == "auth")
+            return IntegrationCheck(ok=False, message=_and(message, login), blocking=isinstance(error, AuthFailed))
         if admin_level < LEVEL_ADMIN:
             not_admin = StoredText(gettext_noop("%(user)s is not an IPmanager administrator."), {"user": admin_name})
             return IntegrationCheck(ok=False, message=_and(message, not_admin), blocking=True)

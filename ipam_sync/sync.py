@@ -22,7 +22,7 @@ from billing.stored_text import StoredText
 from ipam_sync.ipmanager.client import Address
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
 from ipam_sync.services import ipmanager_client, is_ours, note_for
-from provisioning.errors import PermanentError, ProvisioningError
+from provisioning.errors import AccessDenied, NoSuchFunction, NotFound, PermanentError, ProvisioningError
 
 RELEASE_BATCH = 100
 # A run still "running" after this long died with its process; it no longer blocks the next one.
@@ -78,7 +78,7 @@ def _run(run: SyncRun, *, max_release: int, force: bool, release_foreign: bool, 
     try:
         listed = client.addresses()
     except PermanentError as error:
-        if (error.type, error.object) != ("missed", "func"):
+        if not isinstance(error, NoSuchFunction):
             message = gettext_noop("The IPmanager list could not be read, nothing was changed: %(error)s")
             return _finish(run, SyncRun.Status.FAILED, StoredText(message, {"error": error.message}))
         # Not an IPmanager: a dummy integration through ISPmanager Business hands out no addresses.
@@ -184,7 +184,7 @@ def _release(client, ips: list[str]) -> list[SyncChange]:
             client.release(ip)
             changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason=HELD_BY_NO_SERVICE))
         except PermanentError as error:
-            if error.type == "missed":
+            if isinstance(error, NotFound):
                 changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.DONE, reason=ALREADY_FREE))
             else:
                 changes.append(SyncChange(action=Action.RELEASE, address=ip, result=Result.FAILED, reason=_why(error)))
@@ -194,7 +194,7 @@ def _release(client, ips: list[str]) -> list[SyncChange]:
 
 
 def _why(error: ProvisioningError) -> StoredText:
-    if error.type == "access":
+    if isinstance(error, AccessDenied):
         message = gettext_noop("insufficient permission: %(error)s (give administrator credentials to change it)")
         return StoredText(message, {"error": error.message})
     return StoredText.of(error.message)  # the panel's own words

@@ -1,11 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
+from django.utils.translation import ngettext, ngettext_lazy
 
 from billing.admin_actions import bulk_action
 from billing.admin_checks import ConnectionCheckedAdmin, ConnectionCheckedForm
-from provisioning.models import DataCenter, FailedOperation, Operation, ProcessingModule
-from provisioning.services import module_check_connection, operation_resolve, operation_retry
+from provisioning.models import DataCenter, FailedOperation, Operation, OperationAttempt, ProcessingModule
+from provisioning.services import module_check_connection, module_enable, module_operations_resume, operation_resolve, operation_retry
 
 
 @admin.register(DataCenter)
@@ -52,9 +52,43 @@ class ProcessingModuleAdmin(ConnectionCheckedAdmin):
         (_("Connection check"), {"fields": ["edition", "caller_level", "checked_at", "check_ok", "check_message"]}),
     ]
 
+    actions = [
+        *ConnectionCheckedAdmin.actions,
+        bulk_action(
+            "enable",
+            _("Enable: sell its tariffs and run its waiting operations"),
+            lambda module, user: module_enable(module=module, enabled=True),
+            ngettext_lazy("%(count)d module enabled.", "%(count)d modules enabled.", "count"),
+        ),
+        bulk_action(
+            "disable",
+            _("Disable: stop selling its tariffs and hold its operations"),
+            lambda module, user: module_enable(module=module, enabled=False),
+            ngettext_lazy("%(count)d module disabled.", "%(count)d modules disabled.", "count"),
+        ),
+    ]
+
     @staticmethod
     def check_panel(obj):
         return module_check_connection(module=obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Switched on in the form: what waited for the module runs now (the actions do it in module_enable).
+        if change and "is_enabled" in form.changed_data and obj.is_enabled and (resumed := module_operations_resume(module=obj)):
+            message = ngettext("%(count)d waiting operation runs again.", "%(count)d waiting operations run again.", resumed)
+            self.message_user(request, message % {"count": resumed}, messages.INFO)
+
+
+class OperationAttemptInline(admin.TabularInline):
+    model = OperationAttempt
+    fields = ["number", "worker", "started_at", "heartbeat_at", "lease_until", "finished_at", "duration", "outcome", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Operation)
@@ -64,6 +98,7 @@ class OperationAdmin(admin.ModelAdmin):
         "service",
         "action",
         "status",
+        "waiting",
         "attempts",
         "next_attempt_at",
         "last_error",
@@ -78,7 +113,7 @@ class OperationAdmin(admin.ModelAdmin):
         "service__tariff__processing_module",
         "service__tariff__product_type",
     ]
-    list_select_related = ["service__tariff", "requested_by"]
+    list_select_related = ["service__tariff__processing_module", "requested_by"]
     search_fields = ["=service__id", "service__panel_username", "service__domain", "last_error"]
     date_hierarchy = "created_at"
     actions = [
@@ -96,6 +131,11 @@ class OperationAdmin(admin.ModelAdmin):
         ),
     ]
     exclude = ["secret"]
+    inlines = [OperationAttemptInline]
+
+    @admin.display(description=_("why it waits"))
+    def waiting(self, obj):
+        return obj.waiting_reason
 
     def has_add_permission(self, request):
         return False
@@ -110,5 +150,9 @@ class OperationAdmin(admin.ModelAdmin):
 
 @admin.register(FailedOperation)
 class FailedOperationAdmin(OperationAdmin):
-    list_display = ["id", "service", "action", "attempts", "last_error", "requested_by", "finished_at"]
+    list_display = ["id", "service", "action", "attempts", "why", "requested_by", "finished_at"]
     list_filter = ["action", "service__tariff__processing_module", "service__tariff__product_type"]
+
+    @admin.display(description=_("why"))
+    def why(self, obj):
+        return obj.waiting_reason or obj.last_error

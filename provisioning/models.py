@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -148,6 +149,14 @@ class Operation(ConstraintMessages, models.Model):
     def __str__(self):
         return f"{self.get_action_display()} #{self.service_id}"
 
+    @property
+    def waiting_reason(self) -> str:
+        """Why a queued operation does not run, or "" (reads the service's tariff and module)."""
+        module = self.service.tariff.processing_module
+        if self.status == OperationStatus.QUEUED and not module.is_enabled:
+            return gettext("Waiting: the processing module %(module)s is disabled.") % {"module": module}
+        return ""
+
 
 class OperationAttempt(ConstraintMessages, models.Model):
     """One try at an operation by one worker; only the attempt that still holds the claim applies its result."""
@@ -185,11 +194,13 @@ class OperationAttempt(ConstraintMessages, models.Model):
 
 class StaffQueueManager(models.Manager):
     def get_queryset(self):
-        return super().get_queryset().filter(status=OperationStatus.FAILED, resolved_at__isnull=True)
+        failed = models.Q(status=OperationStatus.FAILED, resolved_at__isnull=True)
+        waiting = models.Q(status=OperationStatus.QUEUED, service__tariff__processing_module__is_enabled=False)
+        return super().get_queryset().filter(failed | waiting)
 
 
 class FailedOperation(Operation):
-    """The staff queue: operations that gave up and nobody has resolved yet."""
+    """The staff queue: operations that gave up and nobody has resolved yet, and those held by a disabled module."""
 
     objects = StaffQueueManager()
 

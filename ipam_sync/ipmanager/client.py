@@ -7,7 +7,7 @@ document marks "assumed" live here and in the emulator only.
 from dataclasses import dataclass
 
 from provisioning.coremanager.client import CoreClient, elems, fields, text
-from provisioning.errors import PermanentError
+from provisioning.errors import NotFound
 
 # An administrator's level (29 in one public source; assumed). Users are 16.
 LEVEL_ADMIN = 29
@@ -54,10 +54,8 @@ class IPmanagerClient(CoreClient):
     def address(self, ip: str) -> Address | None:
         try:
             return _address(fields(self.call("ip.edit", elid=ip)))
-        except PermanentError as error:
-            if error.type in ("value", "missed") and error.object in ("elid", "ip"):
-                return None
-            raise
+        except NotFound:
+            return None
 
     def allocate(
         self, *, iptype: str, domain: str, note: str, ip: str | None = None, owner: str | None = None, family: str = "ipv4"

@@ -4,22 +4,42 @@ POST form-encoded, `authinfo=LOGIN:PASSWORD`, `out=json`, the reply's `doc`, err
 exceptions. Nothing about billing lives here.
 """
 
-import hashlib
 import logging
 import ssl
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 import requests
+from django.utils.translation import gettext_noop
+from requests.adapters import HTTPAdapter
 
-from provisioning.errors import PermanentError, TransientError
+from billing.secret_fields import is_unreadable
+from billing.stored_text import StoredText
+from provisioning.errors import (
+    AccessDenied,
+    AlreadyExists,
+    AuthFailed,
+    CredentialsUnreadable,
+    CutOff,
+    InvalidValue,
+    LimitReached,
+    NoSuchFunction,
+    NotAPanel,
+    NotFound,
+    PanelFailure,
+    ProvisioningError,
+    Timeout,
+    TLSFailed,
+    Unreachable,
+)
 
 logger = logging.getLogger(__name__)
 
-# Error types that another attempt cannot fix; any other type is a panel-side failure. `limit`
-# (a quota or an address pool used up) is not in the document's list but does not pass by itself.
-PERMANENT_ERROR_TYPES = frozenset({"auth", "exists", "value", "missed", "access", "limit"})
+# COREmanager error types that another attempt cannot fix (`value` and `missed` depend on the
+# object: see reply_error); any other type is a failure on the panel's side. `limit` (a quota or an
+# address pool used up) is not in the document's list but does not pass by itself.
+ERROR_TYPES = {"auth": AuthFailed, "access": AccessDenied, "exists": AlreadyExists, "limit": LimitReached}
 SECRET_PARAMS = frozenset({"authinfo", "passwd", "confirm", "password", "key"})
 
 
@@ -43,31 +63,77 @@ def fields(doc: dict) -> dict:
     return {key: text(value) for key, value in doc.items() if not key.startswith("$") and key not in {"tparams", "metadata"}}
 
 
-def tls_verify(verify_tls: bool, ca_certificate: str = "") -> bool | str:
-    """requests' `verify` for a panel: on, off, or the path of a file holding its trusted CA."""
-    if not verify_tls or not ca_certificate:
-        return verify_tls
-    path = Path(tempfile.gettempdir()) / "billing-ca" / f"{hashlib.sha256(ca_certificate.encode()).hexdigest()}.pem"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(ca_certificate)
-    return str(path)
+# Called before every panel call made in this context: the operation runner renews its attempt's
+# lease with it, whichever client (ISPmanager, IPmanager) the action uses.
+on_call: ContextVar[Callable[[], None] | None] = ContextVar("on_call", default=None)
+
+
+class TrustedCAAdapter(HTTPAdapter):
+    """HTTPS verified against one SSLContext only.
+
+    requests would otherwise add its own CA bundle (certifi, or REQUESTS_CA_BUNDLE) to the context:
+    the panel's CA would then be trusted along with every public CA, or not used at all.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext, **kwargs):
+        self._ssl_context = ssl_context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, ssl_context=self._ssl_context, **kwargs)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        return super().proxy_manager_for(proxy, ssl_context=self._ssl_context, **proxy_kwargs)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        # As for verify=True, whatever the request's verify became (REQUESTS_CA_BUNDLE makes it a path): no ca_certs.
+        return super().build_connection_pool_key_attributes(request, True, None)
+
+    def cert_verify(self, conn, url, verify, cert):
+        conn.cert_reqs, conn.ca_certs, conn.ca_cert_dir = "CERT_REQUIRED", None, None
 
 
 class CoreClient:
-    """One panel account: calls `func=NAME` with its credentials and returns the reply's `doc`."""
+    """One panel account: calls `func=NAME` with its credentials and returns the reply's `doc`.
 
-    def __init__(self, url: str, username: str, password: str, *, verify: bool | str = True, timeout: tuple[float, float] = (10, 90)):
+    `verify` is requests' (on, off, or a CA bundle path); `ca_certificate`, when verifying, is the PEM
+    of the one CA trusted for the panel, loaded in memory: no file is written that another local
+    user could plant or swap.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        verify: bool | str = True,
+        ca_certificate: str = "",
+        timeout: tuple[float, float] = (10, 90),
+    ):
         self.url, self.username, self.timeout = url, username, timeout
         self._password = password
         self._session = requests.Session()
         self._verify = verify
         self._host = urlsplit(url).netloc
+        self._tls_refusal = None
+        if verify and ca_certificate and urlsplit(url).scheme == "https":
+            try:
+                context = ssl.create_default_context(cadata=ca_certificate)
+            except (ssl.SSLError, ValueError) as error:
+                # Told at the first call, as the panel's own errors are: building a client never fails.
+                message = gettext_noop("the trusted CA certificate for %(host)s cannot be read (%(reason)s): paste the CA's PEM again")
+                self._tls_refusal = TLSFailed(StoredText(message, {"host": self._host, "reason": str(error)}))
+            else:
+                self._session.mount("https://", TrustedCAAdapter(context))
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.username}@{self.url}>"
 
     def call(self, func: str, **params) -> dict:
+        self._refuse_before_sending(params)
+        if (hook := on_call.get()) is not None:
+            hook()
         data = {"out": "json", "func": func, "authinfo": f"{self.username}:{self._password}"}
         data.update({key: self._encode(value) for key, value in params.items() if value is not None})
         logger.debug("%s %s %s", self._host, func, {key: value for key, value in data.items() if key not in SECRET_PARAMS})
@@ -76,35 +142,45 @@ class CoreClient:
             response = self._session.post(self.url, data=data, timeout=self.timeout, verify=self._verify, allow_redirects=False)
         except requests.exceptions.SSLError as error:
             if _caused_by(error, ssl.SSLCertVerificationError):
-                message = (
-                    f"the TLS certificate of {self._host} could not be verified: give the panel's CA certificate "
-                    f"or switch verification off ({_reason(error)})"
+                message = gettext_noop(
+                    "the TLS certificate of %(host)s could not be verified: give the panel's CA certificate "
+                    "or switch verification off (%(reason)s)"
                 )
             else:
-                message = f"{self._host} does not speak TLS as expected (is the URL http:// rather than https://?): {_reason(error)}"
-            raise PermanentError(message, type="tls") from None
+                message = gettext_noop("%(host)s does not speak TLS as expected (is the URL http:// rather than https://?): %(reason)s")
+            raise TLSFailed(StoredText(message, {"host": self._host, "reason": _reason(error)})) from None
         except requests.exceptions.ChunkedEncodingError as error:
-            raise TransientError(f"the reply from {self._host} was cut off: {_reason(error)}", type="incomplete") from None
+            message = gettext_noop("the reply from %(host)s was cut off: %(reason)s")
+            raise CutOff(StoredText(message, {"host": self._host, "reason": _reason(error)})) from None
         except requests.exceptions.Timeout:
-            raise TransientError(f"{self._host} did not answer within {self.timeout[1]:.0f} seconds", type="timeout") from None
+            message = gettext_noop("%(host)s did not answer within %(seconds)d seconds")
+            raise Timeout(StoredText(message, {"host": self._host, "seconds": round(self.timeout[1])})) from None
         except requests.exceptions.RequestException as error:
-            raise TransientError(f"cannot connect to {self._host}: {_reason(error)}", type="connection") from None
+            message = gettext_noop("cannot connect to %(host)s: %(reason)s")
+            raise Unreachable(StoredText(message, {"host": self._host, "reason": _reason(error)})) from None
         return self._doc(response)
 
+    def _refuse_before_sending(self, params: dict) -> None:
+        """What must stop a call before anything leaves: an unusable CA, a secret the keys cannot decrypt."""
+        if self._tls_refusal is not None:
+            raise self._tls_refusal
+        for value in (self._password, *params.values()):
+            if is_unreadable(value):
+                message = gettext_noop(
+                    "%(secret)s cannot be decrypted with the configured FIELD_ENCRYPTION_KEYS, so nothing was sent to "
+                    "%(host)s: restore the keys it was encrypted with, or enter the password again"
+                )
+                raise CredentialsUnreadable(StoredText(message, {"secret": value.label, "host": self._host}))
+
     def _doc(self, response) -> dict:
-        if response.status_code == 404:
-            raise TransientError(f"{self.url} is not the panel's API address (HTTP 404): check the path, e.g. /ispmgr", type="not_panel")
         if response.status_code != 200:
-            raise TransientError(f"{self._host} answered HTTP {response.status_code}", type="http")
+            raise reply_error(self.url, status=response.status_code)
         try:
             doc = response.json()["doc"]
         except (ValueError, KeyError, TypeError):
-            raise TransientError(
-                f"{self.url} does not answer like the panel's API: check the URL (e.g. https://host:1500/ispmgr)",
-                type="not_panel",
-            ) from None
+            raise reply_error(self.url) from None
         if "error" in doc:
-            raise _reply_error(doc["error"])
+            raise reply_error(self.url, error=doc["error"])
         return doc
 
     @staticmethod
@@ -114,13 +190,32 @@ class CoreClient:
         return str(value)
 
 
-def _reply_error(error: dict) -> TransientError | PermanentError:
+def reply_error(url: str, *, status: int = 200, error: dict | None = None) -> ProvisioningError:
+    """The typed error of a reply that is not a success: by its HTTP status, then by the COREmanager error.
+
+    HTTP 5xx may pass; any other status, or a 200 without the API's `doc`, means that something
+    else answers at the URL (another site, a proxy refusing us, a wrong path): no retry fixes that.
+    """
+    host = urlsplit(url).netloc
+    if status >= 500:
+        return PanelFailure(StoredText(gettext_noop("%(host)s answered HTTP %(status)d"), {"host": host, "status": status}))
+    if status != 200:
+        message = gettext_noop("%(url)s is not the panel's API address (HTTP %(status)d): check the URL, e.g. https://host:1500/ispmgr")
+        return NotAPanel(StoredText(message, {"url": url, "status": status}))
+    if error is None:
+        message = gettext_noop("%(url)s does not answer like the panel's API: check the URL (e.g. https://host:1500/ispmgr)")
+        return NotAPanel(StoredText(message, {"url": url}))
     kind, obj = error.get("$type", ""), error.get("$object", "")
-    said = text(error.get("msg")) or text(error.get("detail")) or f"{kind}({obj})"
+    said = StoredText.of(text(error.get("msg")) or text(error.get("detail")) or f"{kind}({obj})")  # the panel's words
     if kind == "auth":
-        said = f"wrong username or password ({said})"
-    cls = PermanentError if kind in PERMANENT_ERROR_TYPES else TransientError
-    return cls(said, type=kind, object=obj)
+        return AuthFailed(StoredText(gettext_noop("wrong username or password (%(panel)s)"), {"panel": said}), object=obj)
+    if kind == "value":  # `value(elid)`: the element asked for does not exist; otherwise a field is refused
+        cls = NotFound if obj == "elid" else InvalidValue
+    elif kind == "missed":  # `missed(func)`: the panel has no such function; otherwise elements not found
+        cls = NoSuchFunction if obj == "func" else NotFound
+    else:
+        cls = ERROR_TYPES.get(kind, PanelFailure)
+    return cls(said, object=obj)
 
 
 def _caused_by(error: BaseException, kind: type) -> bool:

@@ -5,8 +5,11 @@ Wire details marked "assumed" in that document live here and in the emulator onl
 
 import re
 
+from django.utils.translation import gettext_noop
+
+from billing.stored_text import StoredText
 from provisioning.coremanager.client import CoreClient, elems, fields, text
-from provisioning.errors import PermanentError
+from provisioning.errors import NotAPanel, NotFound
 
 # Caller levels: a user is 16 (confirmed); reseller and administrator numbers are assumed.
 LEVEL_USER = 16
@@ -32,7 +35,8 @@ class ISPmanagerClient(CoreClient):
         for edition in ("lite", "business"):
             if re.search(rf"\b{edition}\b", name):
                 return edition
-        raise PermanentError(f"license.info does not name the edition (Lite or Business): {name.strip()!r}", type="edition")
+        message = gettext_noop("license.info does not name the edition (Lite or Business): %(name)s")
+        raise NotAPanel(StoredText(message, {"name": repr(name.strip())}))
 
     def whoami(self) -> tuple[str, int]:
         """The caller's login and level (assumed shape: `doc.user.$name`, `$level`)."""
@@ -46,10 +50,8 @@ class ISPmanagerClient(CoreClient):
         """A user's fields, `limit_*` included, or None when there is no such user."""
         try:
             return fields(self.call("user.edit", elid=name))
-        except PermanentError as error:
-            if (error.type, error.object) == ("value", "elid"):
-                return None
-            raise
+        except NotFound:
+            return None
 
     def user_create(self, *, name: str, password: str, fullname: str, preset: str, limits: dict, domain: str = "") -> None:
         self.call(
@@ -73,10 +75,8 @@ class ISPmanagerClient(CoreClient):
         """Delete a user; False when it was already gone."""
         try:
             self.call("user.delete", elid=name)
-        except PermanentError as error:
-            if (error.type, error.object) == ("value", "elid"):
-                return False
-            raise
+        except NotFound:
+            return False
         return True
 
     def ip_assign(self, address: str, owner: str) -> None:
@@ -87,10 +87,8 @@ class ISPmanagerClient(CoreClient):
         """A template's fields, or None when there is no such template."""
         try:
             return fields(self.call("preset.edit", elid=name))
-        except PermanentError as error:
-            if (error.type, error.object) == ("value", "elid"):
-                return None
-            raise
+        except NotFound:
+            return None
 
     def preset_create(self, name: str, limits: dict | None = None) -> None:
         """A new template; a limit left out is unlimited (field names on create assumed)."""

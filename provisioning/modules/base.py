@@ -7,11 +7,13 @@ billing state: the operation runner does, once the panel has confirmed.
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from billing.stored_text import StoredText
+
 
 @dataclass
 class CheckResult:
     ok: bool
-    message: str
+    message: StoredText
     edition: str = ""
     level: str = ""
     warning: bool = False

@@ -1,18 +1,23 @@
 """The "ISPmanager 5" processing module: accounts are ISPmanager users made from a template."""
 
+import contextlib
+
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from billing.choices import FLAG_RESOURCES, PANEL_LIMITS, ProductType
+from billing.stored_text import StoredText
 from billing.username_template import MAX_LOGIN_LENGTH, expand_username_template
-from provisioning.coremanager.client import tls_verify
-from provisioning.errors import PermanentError, ProvisioningError
+from provisioning.errors import AlreadyExists, PermanentError, ProvisioningError
 from provisioning.ispmanager.client import ISPmanagerClient, level_name, limits_of
 from provisioning.modules.base import CheckResult, ModuleBackend, PanelAccount
 
 # How many numbered variants of a login are tried when the plain one is taken.
 MAX_LOGIN_SUFFIX = 50
-# Failures the admin has to fix; others (unreachable, timeout, 5xx) may pass by themselves.
-PASSING_ERROR_TYPES = frozenset({"connection", "timeout", "http"})
+
+
+# The caller's role in a check's message, translated when it is read.
+ROLE_NAMES = {"administrator": gettext_noop("administrator"), "reseller": gettext_noop("reseller"), "user": gettext_noop("user")}
 
 
 def account_marker(service) -> str:
@@ -45,7 +50,8 @@ class ISPmanager5Backend(ModuleBackend):
             module.url,
             module.username,
             module.password,
-            verify=tls_verify(module.verify_tls, module.ca_certificate),
+            verify=module.verify_tls,
+            ca_certificate=module.ca_certificate,
             timeout=timeout or settings.PANEL_TIMEOUT,
         )
 
@@ -54,20 +60,28 @@ class ISPmanager5Backend(ModuleBackend):
             edition = self.client.edition()
             name, level = self.client.whoami()
         except ProvisioningError as error:
-            return CheckResult(ok=False, message=error.message, blocking=error.type not in PASSING_ERROR_TYPES)
+            # What the admin has to fix blocks the save; an unreachable or failing panel may pass by itself.
+            return CheckResult(ok=False, message=error.message, blocking=isinstance(error, PermanentError))
         role = level_name(level)
         found = {"edition": edition, "level": role}
         if role == "user":
-            message = f"{name} is an ISPmanager user account: billing needs an administrator to manage accounts."
-            return CheckResult(ok=False, message=message, blocking=True, **found)
+            message = gettext_noop("%(user)s is an ISPmanager user account: billing needs an administrator to manage accounts.")
+            return CheckResult(ok=False, message=StoredText(message, {"user": name}), blocking=True, **found)
         if edition == "business" and role == "reseller" and self.module.product_type == ProductType.STORAGE:
-            message = "Integration cannot be set up with Reseller credentials: use the Admin login and password of ISPmanager Business."
-            return CheckResult(ok=False, message=message, blocking=True, **found)
-        message = f"Connected to ISPmanager {edition.capitalize()} as {role} {name}."
+            message = gettext_noop(
+                "Integration cannot be set up with Reseller credentials: use the Admin login and password of ISPmanager Business."
+            )
+            return CheckResult(ok=False, message=StoredText(message), blocking=True, **found)
+        connected = StoredText(
+            gettext_noop("Connected to ISPmanager %(edition)s as %(level)s %(user)s."),
+            {"edition": edition.capitalize(), "level": StoredText(ROLE_NAMES[role]), "user": name},
+        )
         if edition == "lite":
-            message += " Make sure disk quotas are enabled on the server: without them the disk limit has no effect."
-            return CheckResult(ok=True, message=message, warning=True, **found)
-        return CheckResult(ok=True, message=message, **found)
+            quotas = gettext_noop(
+                "%(connected)s Make sure disk quotas are enabled on the server: without them the disk limit has no effect."
+            )
+            return CheckResult(ok=True, message=StoredText(quotas, {"connected": connected}), warning=True, **found)
+        return CheckResult(ok=True, message=connected, **found)
 
     def open(self, service, *, password: str) -> str:
         tariff = service.tariff
@@ -94,12 +108,11 @@ class ISPmanager5Backend(ModuleBackend):
                 self.client.user_create(
                     name=candidate, password=password, fullname=marker, preset=tariff.account_template, limits=limits, domain=domain
                 )
-            except PermanentError as error:
-                if error.type == "exists":
-                    continue  # taken between our look and our create
-                raise
+            except AlreadyExists:
+                continue  # taken between our look and our create
             return candidate
-        raise PermanentError(f"{login} and its numbered variants up to {MAX_LOGIN_SUFFIX} are all taken in the panel", type="exists")
+        message = gettext_noop("%(login)s and its numbered variants up to %(count)d are all taken in the panel")
+        raise AlreadyExists(StoredText(message, {"login": login, "count": MAX_LOGIN_SUFFIX}))
 
     def assign_ips(self, service, *, login: str, addresses: list[str]) -> None:
         for address in addresses:
@@ -132,10 +145,7 @@ class ISPmanager5Backend(ModuleBackend):
         """The account template, created with unlimited resources when the panel does not have it."""
         template = self.client.preset(name)
         if template is None:
-            try:
+            with contextlib.suppress(AlreadyExists):  # an earlier attempt created it and lost the reply
                 self.client.preset_create(name)
-            except PermanentError as error:
-                if error.type != "exists":  # an earlier attempt created it and lost the reply
-                    raise
             template = self.client.preset(name) or {}
         return template

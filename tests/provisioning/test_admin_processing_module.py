@@ -6,12 +6,13 @@ from django.db import connection
 from django.urls import reverse
 
 from billing.choices import ProductType
+from provisioning.coremanager.emulator import self_signed_certificate
 from provisioning.ispmanager.client import LEVEL_ADMIN
 from provisioning.models import ProcessingModule
 from tests.factories import DataCenterFactory, ProcessingModuleFactory, TariffPlanFactory
 
 ADD_URL = reverse("admin:provisioning_processingmodule_add")
-PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2E=\n-----END CERTIFICATE-----\n"
+PEM = self_signed_certificate()[0]  # a CA the client can load (the panel itself speaks plain HTTP here)
 
 
 def change_url(module):

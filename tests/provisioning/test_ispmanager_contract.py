@@ -11,7 +11,22 @@ import socket
 import pytest
 
 from provisioning.coremanager.emulator import EmulatorServer
-from provisioning.errors import PermanentError, ProvisioningError, TransientError
+from provisioning.errors import (
+    AccessDenied,
+    AlreadyExists,
+    AuthFailed,
+    CutOff,
+    InvalidValue,
+    NotAPanel,
+    NotFound,
+    PanelFailure,
+    PermanentError,
+    ProvisioningError,
+    Timeout,
+    TLSFailed,
+    TransientError,
+    Unreachable,
+)
 from provisioning.ispmanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_USER, ISPmanagerClient, limits_of
 from provisioning.ispmanager.emulator import ISPmanagerEmulator
 
@@ -145,7 +160,7 @@ def test_user_set_password_lets_the_user_log_in_with_the_new_one(ispmanager, cli
     create(client)
     client.user_set_password("alice", "alice-pass-2")
     assert login(ispmanager, "alice", "alice-pass-2").whoami() == ("alice", LEVEL_USER)
-    assert raises(PermanentError, login(ispmanager, "alice", USER_PASSWORD).whoami).type == "auth"
+    raises(AuthFailed, login(ispmanager, "alice", USER_PASSWORD).whoami)
 
 
 def test_user_suspend_and_resume_toggle_active(ispmanager, client, app):
@@ -153,7 +168,7 @@ def test_user_suspend_and_resume_toggle_active(ispmanager, client, app):
     client.user_suspend("alice")
     assert app.users["alice"]["active"] is False
     assert client.user("alice")["active"] == "off"
-    assert raises(PermanentError, login(ispmanager, "alice", USER_PASSWORD).whoami).type == "auth"
+    raises(AuthFailed, login(ispmanager, "alice", USER_PASSWORD).whoami)
     client.user_resume("alice")
     assert app.users["alice"]["active"] is True
     assert login(ispmanager, "alice", USER_PASSWORD).whoami() == ("alice", LEVEL_USER)
@@ -196,40 +211,45 @@ def test_preset_create_with_limits(client):
 
 
 def test_preset_create_by_a_reseller_is_refused_with_access(reseller_panel):
-    error = raises(PermanentError, login(reseller_panel, *RESELLER).preset_create, "Mine")
-    assert error.type == "access"
+    raises(AccessDenied, login(reseller_panel, *RESELLER).preset_create, "Mine")
     assert "Mine" not in reseller_panel.app.presets
 
 
 @pytest.mark.parametrize(
     ("kwargs", "kind", "obj"),
     [
-        ({"name": "alice"}, "exists", "user"),  # created once below, so the second time is taken
-        ({"name": "Bad Name!"}, "value", "name"),
-        ({"name": "dave", "preset": "No such template"}, "value", "preset"),
+        ({"name": "alice"}, AlreadyExists, "user"),  # created once below, so the second time is taken
+        ({"name": "Bad Name!"}, InvalidValue, "name"),
+        ({"name": "dave", "preset": "No such template"}, InvalidValue, "preset"),
     ],
 )
 def test_user_create_errors_are_permanent_and_typed(client, app, kwargs, kind, obj):
     create(client)
-    error = raises(PermanentError, create, client, **kwargs)
-    assert (error.type, error.object) == (kind, obj)
+    error = raises(kind, create, client, **kwargs)
+    assert isinstance(error, PermanentError)
+    assert error.object == obj
     assert list(app.users) == ["alice"]
 
 
 def test_wrong_password_is_a_permanent_auth_error_with_a_clear_message(ispmanager):
-    error = raises(PermanentError, login(ispmanager, "root", "wrong").whoami)
-    assert (error.type, error.object) == ("auth", "badpassword")
-    assert "wrong username or password" in error.message
+    error = raises(AuthFailed, login(ispmanager, "root", "wrong").whoami)
+    assert isinstance(error, PermanentError)
+    assert str(error.message) == "wrong username or password (Invalid username or password)"
 
 
 def test_a_panel_user_listing_users_is_refused_with_access(ispmanager, client):
     create(client)
-    assert raises(PermanentError, login(ispmanager, "alice", USER_PASSWORD).users).type == "access"
+    raises(AccessDenied, login(ispmanager, "alice", USER_PASSWORD).users)
 
 
-def test_suspending_a_missing_user_is_missed(client):
-    error = raises(PermanentError, client.user_suspend, "nobody")
-    assert (error.type, error.object) == ("missed", "users")
+def test_suspending_a_missing_user_is_not_found(client):
+    error = raises(NotFound, client.user_suspend, "nobody")
+    assert error.object == "users"
+
+
+def test_reading_a_missing_user_is_none_and_editing_one_is_not_found(client):
+    assert client.user("nobody") is None
+    raises(NotFound, client.user_edit, "nobody", limit_db=1)
 
 
 # B. Transport and faults
@@ -237,27 +257,29 @@ def test_suspending_a_missing_user_is_missed(client):
 
 def test_panel_down_is_a_transient_connection_error(client, app):
     app.faults.down = True
-    assert raises(TransientError, client.whoami).type == "connection"
+    raises(Unreachable, client.whoami)
 
 
 def test_reply_slower_than_the_read_timeout_is_a_transient_timeout(ispmanager, app):
     app.faults.delay = 2
-    error = raises(TransientError, login(ispmanager, timeout=(2, 1)).whoami)
-    assert error.type == "timeout"
+    error = raises(Timeout, login(ispmanager, timeout=(2, 1)).whoami)
+    assert isinstance(error, TransientError)
     assert "within 1 " in error.message
 
 
 def test_fail_next_two_gives_two_http_503_then_success(ispmanager, client, app):
     app.faults.fail_next(2)
     for _ in range(2):
-        error = raises(TransientError, client.whoami)
-        assert (error.type, error.message) == ("http", f"127.0.0.1:{ispmanager.port} answered HTTP 503")
+        error = raises(PanelFailure, client.whoami)
+        assert str(error.message) == f"127.0.0.1:{ispmanager.port} answered HTTP 503"
     assert client.whoami() == ("root", LEVEL_ADMIN)
 
 
-def test_fail_next_with_a_panel_error_type_is_transient_with_that_type(client, app):
+def test_a_panel_error_type_of_its_own_is_a_transient_panel_failure_in_its_words(client, app):
     app.faults.fail_next(1, error_type="sys")
-    assert raises(TransientError, client.whoami).type == "sys"
+    error = raises(PanelFailure, client.whoami)
+    assert isinstance(error, TransientError)
+    assert str(error.message) == "Injected sys error"
     assert client.whoami() == ("root", LEVEL_ADMIN)
 
 
@@ -266,7 +288,7 @@ def test_fail_next_of_one_function_leaves_the_others_alone(client, app):
     app.faults.fail_next(1, func="user.suspend")
     assert client.whoami() == ("root", LEVEL_ADMIN)
     client.user_resume("alice")
-    assert raises(TransientError, client.user_suspend, "alice").type == "http"
+    raises(PanelFailure, client.user_suspend, "alice")
     assert app.users["alice"]["active"] is True
     client.user_suspend("alice")
     assert app.users["alice"]["active"] is False
@@ -274,15 +296,23 @@ def test_fail_next_of_one_function_leaves_the_others_alone(client, app):
 
 def test_a_dropped_reply_is_transient_though_the_user_was_created(client, app):
     app.faults.drop_reply_next(func="user.add.finish")
-    assert raises(TransientError, create, client).type == "connection"
+    raises(Unreachable, create, client)
     assert app.users["alice"]["limits"] == {"limit_webdomains": "25", "limit_db": "25"}  # act, then drop
-    assert raises(PermanentError, create, client).type == "exists"  # what the retry then meets
+    raises(AlreadyExists, create, client)  # what the retry then meets
 
 
-def test_a_wrong_path_is_transient_not_panel(ispmanager):
+def test_a_reply_cut_off_halfway_is_transient(client, app):
+    app.faults.cut_reply_next(func="whoami")
+    error = raises(CutOff, client.whoami)
+    assert isinstance(error, TransientError)
+    assert "was cut off" in str(error.message)
+
+
+def test_a_wrong_path_is_permanently_not_a_panel(ispmanager):
     client = ISPmanagerClient(ispmanager.url.replace("/ispmgr", "/manager/ispmgr"), "root", "secret", timeout=TIMEOUT)
-    error = raises(TransientError, client.whoami)
-    assert error.type == "not_panel"
+    error = raises(NotAPanel, client.whoami)
+    assert isinstance(error, PermanentError)
+    assert "is not the panel's API address (HTTP 404)" in str(error.message)
     assert "/ispmgr" in error.message
 
 
@@ -291,18 +321,16 @@ def test_a_port_with_nothing_listening_is_a_transient_connection_error():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = ISPmanagerClient(f"http://127.0.0.1:{port}/ispmgr", "root", "secret", timeout=TIMEOUT)
-    error = raises(TransientError, client.whoami)
-    assert error.type == "connection"
+    error = raises(Unreachable, client.whoami)
+    assert isinstance(error, TransientError)
     assert f"127.0.0.1:{port}" in error.message
 
 
 def test_tls_against_a_plain_http_port_fails_naming_the_host(ispmanager):
     # The emulator speaks plain HTTP, so the TLS handshake itself fails ("wrong version number").
-    # Observed: PermanentError type "tls", "the TLS certificate of HOST could not be verified ..."
-    # — the same message (advising to switch verification off) is given with verify=False too.
     client = ISPmanagerClient(ispmanager.url.replace("http://", "https://"), "root", "secret", verify=True, timeout=TIMEOUT)
-    error = raises(ProvisioningError, client.whoami)
-    assert error.type in {"tls", "connection"}
+    error = raises(TLSFailed, client.whoami)
+    assert "does not speak TLS as expected" in str(error.message)
     assert f"127.0.0.1:{ispmanager.port}" in error.message
     assert "secret" not in error.message
 
