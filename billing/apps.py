@@ -14,6 +14,11 @@ class BillingConfig(AppConfig):
         checks.register(encryption_keys_check, checks.Tags.security)
         post_migrate.connect(key_check_token_write, sender=self, dispatch_uid="billing.key_check_token_write")
 
+        from billing.shop_cache import shared_cache_table_create, shop_window_watch
+
+        shop_window_watch()
+        post_migrate.connect(shared_cache_table_create, sender=self, dispatch_uid="billing.shared_cache_table_create")
+
         from billing.deploy_checks import test_gateway_check, trusted_proxies_check
 
         checks.register(test_gateway_check, checks.Tags.security, deploy=True)

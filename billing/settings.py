@@ -124,6 +124,14 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 
+# `default` is each process's own memory (the rendered shop-window); `shared` is seen by every worker
+# on every host (the shop-window's version, see billing/shop_cache.py): a database table that
+# `migrate` creates, or redis://HOST:6379/1 (needs the redis package).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": env.cache_url("SHARED_CACHE_URL", default="dbcache://billing_shared_cache"),
+}
+
 # Panel calls: (connect, read) timeouts in seconds. Creating a user on ISPmanager Business can
 # take tens of seconds; "check connection" runs while an admin waits, so it gives up sooner.
 PANEL_TIMEOUT = (env.float("PANEL_CONNECT_TIMEOUT", default=10), env.float("PANEL_READ_TIMEOUT", default=90))

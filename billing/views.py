@@ -13,13 +13,14 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, translate_url
 from django.utils import translation
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
-from billing.choices import PanelAction, PaymentStatus, ProductType, ServiceStatus
+from billing.choices import PanelAction, PaymentStatus, ServiceStatus
 from billing.forms import ConfirmPasswordForm, LimitedPasswordChangeForm, OrderForm, RegistrationForm, TopUpForm, add_service_errors
 from billing.login_limits import login_lockout_clear
 from billing.models import Client, TariffPlan
@@ -48,6 +49,7 @@ from billing.services import (
     service_client_request,
     service_pay,
 )
+from billing.shop_cache import shop_sections, shop_window_key
 
 REVEAL_SESSION_KEY = "panel_password_reveal_until"
 ORDER_DRAFT_SESSION_KEY = "order_draft"
@@ -55,9 +57,9 @@ ORDER_DRAFT_MAX_LENGTH = 300  # longer than any valid value: a domain is at most
 
 
 def shop(request):
-    tariffs = list(shop_tariffs())
-    sections = [(label, [tariff for tariff in tariffs if tariff.product_type == value]) for value, label in ProductType.choices]
-    return render(request, "shop/index.html", {"sections": [(label, items) for label, items in sections if items]})
+    # The template renders the plans, and so reads them, only when shop_window_key() has changed.
+    sections = SimpleLazyObject(shop_sections)
+    return render(request, "shop/index.html", {"sections": sections, "shop_window_key": shop_window_key()})
 
 
 def _price_data(tariff: TariffPlan) -> dict:
