@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop, ngettext_lazy
+from django.utils.translation import ngettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
 from billing.admin_actions import bulk_action
@@ -32,8 +32,9 @@ from billing.services import (
     service_action_request,
     service_mark_paid,
     service_pay,
+    service_resources_change,
+    service_resources_check,
 )
-from billing.stored_text import StoredText
 
 STAFF_LEDGER_KINDS = [(kind.value, kind.label) for kind in LedgerEntryKind if kind != LedgerEntryKind.CHARGE]
 
@@ -148,9 +149,39 @@ class TariffPlanAdmin(TranslationAdmin):
         return super().formfield_for_choice_field(db_field, request, **kwargs)
 
 
+class ServiceResourceFormSet(forms.BaseInlineFormSet):
+    """A service's resources: new quantities are checked like an order here and applied by service_resources_change."""
+
+    def changed_quantities(self) -> dict:
+        return {form.instance.kind: form.cleaned_data["quantity"] for form in self.forms if form.has_changed()}
+
+    def clean(self):
+        super().clean()
+        if any(self.errors) or not (quantities := self.changed_quantities()):
+            return
+        try:
+            service_resources_check(service=self.instance, quantities=quantities)
+        except ValidationError as error:
+            by_kind = {form.instance.kind: form for form in self.forms}
+            for key, messages_ in getattr(error, "message_dict", {None: error.messages}).items():
+                if key in by_kind:
+                    by_kind[key].add_error("quantity", messages_)
+                else:
+                    raise ValidationError(messages_) from None
+
+
 class ServiceResourceInline(admin.TabularInline):
+    """Quantities only: which resources a service has follows from its tariff."""
+
     model = ServiceResource
+    formset = ServiceResourceFormSet
+    fields = ["kind", "quantity"]
+    readonly_fields = ["kind"]
     extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 class ServiceStatusChangeInline(admin.TabularInline):
@@ -274,9 +305,17 @@ class ServiceAdmin(admin.ModelAdmin):
     def get_inlines(self, request, obj):
         return self.inlines if obj else []
 
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        # What was ordered and its price are set by order_place; changes go through service functions
+        # that validate, reprice and write the audit row (resources: the inline below).
+        return [*self.readonly_fields, "client", "tariff", "period", "domain", "price", "setup_fee", "ordered_by", "expires_at"]
+
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            # Every field is read-only here: saving the whole row would only overwrite what the worker changed meanwhile.
+            return
         service = order_place(
             client=form.cleaned_data["client"],
             user=None,
@@ -296,17 +335,24 @@ class ServiceAdmin(admin.ModelAdmin):
         url = reverse("admin:provisioning_operation_changelist") + f"?service__id__exact={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, _("Panel operations of this service"))
 
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        resources_changed = any(formset.model is ServiceResource and formset.has_changed() for formset in formsets)
-        if change and resources_changed and form.instance.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED):
-            try:
-                reason = StoredText(gettext_noop("resources changed"))
-                service_action_request(service=form.instance, action=PanelAction.SET_LIMITS, by=request.user, reason=reason)
-            except ValidationError as error:
-                self.message_user(request, " ".join(error.messages), messages.WARNING)
-            else:
-                self.message_user(request, _("The new resources will be sent to the panel."), messages.SUCCESS)
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ServiceResource:
+            return super().save_formset(request, form, formset, change)
+        # Not formset.save(): what it would have recorded for the admin's change message.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if not (quantities := formset.changed_quantities()):
+            return
+        try:
+            service = service_resources_change(service=form.instance, quantities=quantities, by=request.user)
+        except ValidationError as error:  # the service changed since the form was checked
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return
+        formset.changed_objects = [(row.instance, ["quantity"]) for row in formset.forms if row.has_changed()]
+        if service.status == ServiceStatus.ORDERED:
+            message = _("Resources changed; the order now costs %(price)s per period.")
+            self.message_user(request, message % {"price": money_format(service.price, service.client.currency)}, messages.SUCCESS)
+        else:
+            self.message_user(request, _("Resources changed; the new limits will be sent to the panel."), messages.SUCCESS)
 
 
 class PaymentMethodFilter(admin.SimpleListFilter):

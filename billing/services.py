@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -400,3 +400,77 @@ def service_client_request(*, service: Service, action: str, user, confirmed: bo
     return service_action_request(
         service=service, action=action, by=user, reason=StoredText(gettext_noop("asked by the client")), suspend_reason=SuspendReason.CLIENT
     )
+
+
+# Staff may change the resources of an unpaid order (repriced before it is paid) and of an account in
+# the panel (new limits sent with SET_LIMITS). Charging or refunding the difference for the period
+# already paid comes with the billing cycle; until then the new price applies from the next period.
+RESOURCES_CHANGEABLE_IN = {_S.ORDERED, _S.ACTIVE, _S.SUSPENDED}
+
+
+def service_resources_check(*, service: Service, quantities: dict) -> tuple[dict, Decimal]:
+    """Validate new resource quantities for a service like an order; return what changes and the new price per period.
+
+    `quantities` maps resource kinds to the new total (included units counted); kinds left out keep theirs.
+    Only the resources change the price: the tariff's price for the period stays what the order was sold at.
+    """
+    if service.status not in RESOURCES_CHANGEABLE_IN:
+        message = _("Service #%(id)d is “%(status)s”: its resources cannot be changed now.")
+        raise ValidationError(message % {"id": service.pk, "status": service.get_status_display()}, code="not_now")
+    if service.status != ServiceStatus.ORDERED and (pending := service_pending_action(service=service)):
+        message = _("Service #%(id)d is waiting for “%(action)s” in the panel: change its resources when that is done.")
+        raise ValidationError(message % {"id": service.pk, "action": PanelAction(pending).label}, code="busy")
+    current = dict(service.resources.values_list("kind", "quantity"))
+    changed = {kind: quantity for kind, quantity in quantities.items() if current.get(kind) != quantity}
+    if not changed:
+        raise NothingToDo(_("The service already has these resources: nothing was changed."), code="unchanged")
+    if ResourceKind.DEDICATED_IPV4 in changed and service.status != ServiceStatus.ORDERED:
+        message = _("Dedicated IP addresses are assigned when the account is created: they cannot be changed here.")
+        raise ValidationError({ResourceKind.DEDICATED_IPV4: message})
+    tariff, new = service.tariff, current | changed
+    errors = _order_errors(client=service.client, tariff=tariff, period=service.period, domain=service.domain, quantities=new)
+    errors = {kind: message for kind, message in errors.items() if kind in changed}
+    if errors:
+        raise ValidationError(errors)
+    extras = lambda quantities: tariff_quote(tariff=tariff, tariff_price=Decimal(0), period=service.period, quantities=quantities).price  # noqa: E731
+    price = max(Decimal(0), service.price + extras(new) - extras(current))
+    if price + service.setup_fee > MONEY_MAX:
+        raise ValidationError(_("The service would cost more than can be billed at once: choose fewer resources."), code="price_too_high")
+    return changed, price
+
+
+@transaction.atomic
+def service_resources_change(*, service: Service, quantities: dict, by=None) -> Service:
+    """Change a service's resources (validated like an order), reprice it, write the audit rows, queue the panel's new limits."""
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    old = dict(locked.resources.values_list("kind", "quantity"))
+    changed, price = service_resources_check(service=locked, quantities=quantities)
+    for kind, quantity in changed.items():
+        ServiceResource.objects.update_or_create(service=locked, kind=kind, defaults={"quantity": quantity})
+    old_price, locked.price = locked.price, price
+    locked.save(update_fields=["price", "updated_at"])
+    with translation.override(None):  # the label's msgid, translated when the row is read
+        labels = {kind: str(ResourceKind(kind).label) for kind in changed}
+    notes = [
+        StoredText(
+            gettext_noop("%(resource)s changed by staff: %(old)s → %(new)s."),
+            {"resource": StoredText(labels[kind]), "old": old.get(kind, 0), "new": quantity},
+        )
+        for kind, quantity in changed.items()
+    ]
+    if price != old_price:
+        notes.append(
+            StoredText(
+                gettext_noop("Price per period: %(old)s → %(new)s %(currency)s."),
+                {"old": str(old_price), "new": str(price), "currency": locked.client.currency},
+            )
+        )
+    # The service's history: a row that keeps the status and says what changed, who and when.
+    status = locked.status
+    ServiceStatusChange.objects.bulk_create(
+        ServiceStatusChange(service=locked, from_status=status, to_status=status, reason=note, changed_by=by) for note in notes
+    )
+    if status in REQUESTABLE_IN[PanelAction.SET_LIMITS]:
+        reason = StoredText(gettext_noop("resources changed by staff"))
+        service_action_request(service=locked, action=PanelAction.SET_LIMITS, by=by, reason=reason)
+    return locked

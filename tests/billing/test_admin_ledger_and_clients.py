@@ -210,7 +210,7 @@ def test_service_status_is_read_only_in_the_admin(admin_client):
 
     assert response.status_code == 302
     service.refresh_from_db()
-    assert service.domain == "new.example.com"
+    assert service.domain == "old.example.com"  # read-only too: see tests/billing/test_admin_service_change.py
     assert (service.status, service.suspend_reason) == (ServiceStatus.ORDERED, "")
     assert not ServiceStatusChange.objects.exists()
 

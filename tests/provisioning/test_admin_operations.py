@@ -261,7 +261,7 @@ def test_a_changed_resource_quantity_queues_set_limits_and_reaches_the_panel(adm
 
     response = save_service(admin_client, active_service, data)
 
-    assert "The new resources will be sent to the panel." in messages_of(response)
+    assert "Resources changed; the new limits will be sent to the panel." in messages_of(response)
     operation = Operation.objects.get(action=PanelAction.SET_LIMITS)
     assert operation.status == OperationStatus.QUEUED
     assert panel.app.users[active_service.panel_username]["limits"]["limit_db"] == "10"
