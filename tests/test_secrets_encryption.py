@@ -15,20 +15,6 @@ def _raw(model, pk, column):
         return cursor.fetchone()[0]
 
 
-@pytest.fixture
-def fresh_keys():
-    """The fields cache their keys; forget them so that overridden settings take effect."""
-
-    def forget():
-        for _model, field in encrypted_fields():
-            field.__dict__.pop("keys", None)
-            field.__dict__.pop("f", None)
-
-    forget()
-    yield forget
-    forget()
-
-
 def test_every_secret_field_is_encrypted():
     labels = {f"{model._meta.label}.{field.name}" for model, field in encrypted_fields()}
     assert labels == {
@@ -50,31 +36,26 @@ def test_the_stored_value_is_not_the_secret_and_reads_back_as_it():
     assert ProcessingModule.objects.get(pk=module.pk).password == "panel-secret-42"
 
 
-def test_a_new_key_is_rolled_in_by_reencrypt_secrets(fresh_keys, settings):
+def test_a_new_key_is_rolled_in_by_reencrypt_secrets(settings):
     settings.SALT_KEY = ["old-key"]
-    fresh_keys()
     module = ProcessingModuleFactory(password="panel-secret-42")
     before = _raw(ProcessingModule, module.pk, "password")
 
     settings.SALT_KEY = ["new-key", "old-key"]
-    fresh_keys()
     call_command("reencrypt_secrets")
     after = _raw(ProcessingModule, module.pk, "password")
 
     assert after != before
     settings.SALT_KEY = ["new-key"]  # the old key is gone now
-    fresh_keys()
     assert ProcessingModule.objects.get(pk=module.pk).password == "panel-secret-42"
 
 
-def test_reencrypt_secrets_stops_without_changes_when_a_secret_cannot_be_decrypted(fresh_keys, settings):
+def test_reencrypt_secrets_stops_without_changes_when_a_secret_cannot_be_decrypted(settings):
     settings.SALT_KEY = ["lost-key"]
-    fresh_keys()
     module = ProcessingModuleFactory(password="panel-secret-42")
     before = _raw(ProcessingModule, module.pk, "password")
 
     settings.SALT_KEY = ["other-key"]
-    fresh_keys()
     with pytest.raises(CommandError, match="cannot be decrypted"):
         call_command("reencrypt_secrets")
 
