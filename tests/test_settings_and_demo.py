@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _manage(*args, **env):
     clean = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS"}}
-    clean.update(env, DJANGO_SETTINGS_MODULE="billing.settings")
+    # An empty database: the start-up check must not read a developer's db.sqlite3 encrypted with other keys.
+    clean.update(env, DJANGO_SETTINGS_MODULE="billing.settings", DATABASE_URL="sqlite://:memory:")
     return subprocess.run(  # noqa: S603 - our own manage.py
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60, check=False
     )
