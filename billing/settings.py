@@ -197,6 +197,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "billing.login_limits.lockout_response"
+# Axes keeps the posted form of each failure: mask the password change form's fields too.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "old_password", "new_password1", "new_password2"]
 # The client's address: the connecting one, unless the reverse proxies in front of Django are named.
 # TRUSTED_PROXY_COUNT: how many proxies append to X-Forwarded-For (the documented nginx: 1).
 # TRUSTED_PROXIES: their addresses or networks, farthest first; safer, as a client that reaches Django

@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.core import mail
 from django.core.checks import run_checks
 from django.core.exceptions import ValidationError
@@ -216,6 +217,10 @@ def test_changing_the_password_counts_wrong_old_passwords_like_logins(logged_in,
     assert logged_in.post(url, {"old_password": PASSWORD, **data}, REMOTE_ADDR=PROXY).status_code == 429
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
+    # What axes keeps of the failures has no password in it.
+    kept = "".join(AccessAttempt.objects.values_list("post_data", flat=True))
+    assert "guess-" not in kept
+    assert "a-brand-new-passphrase" not in kept
 
 
 # Pages that must not be kept by a browser or a proxy
