@@ -277,11 +277,15 @@ def test_check_deploy_accepts_the_test_gateway_only_with_debug_or_explicit_permi
 
 
 @pytest.mark.parametrize(("name", "value"), [("TRUSTED_PROXIES", ["10.0.0.1", "proxy.local"]), ("TRUSTED_PROXY_COUNT", -1)])
-def test_a_mistyped_proxy_setting_stops_every_command_not_every_login(settings, db, name, value):
+def test_a_mistyped_proxy_setting_stops_every_command_not_every_login(client, settings, db, name, value):
     setattr(settings, name, value)
 
     with pytest.raises(SystemCheckError, match=r"billing\.E102"):
         call_command("check")
+    # Under gunicorn, which runs no checks, logins go on, limited by the connecting address.
+    UserFactory(username="ann@example.com")
+    assert client_ip(request_from(PROXY, CLIENT_A)) == PROXY
+    assert login(client, "ann@example.com", PASSWORD, forwarded=CLIENT_A).status_code == 302
 
 
 # Patterns that guard input match the whole value
