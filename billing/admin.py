@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
+from billing import admin_auth  # noqa: F401 - users and groups, with permissions named in the reader's language
 from billing.admin_actions import bulk_action
 from billing.choices import LedgerEntryKind, PanelAction, ProductType, ResourceKind, ServiceStatus, SuspendReason
 from billing.forms import add_service_errors
