@@ -44,6 +44,17 @@ class LoginLimitHandler(AxesDatabaseHandler):
             user_locked_out.send("axes", request=request, username=username, ip_address=request.axes_ip_address)
 
 
+def login_tried(request, credentials=None):
+    """The login a try is recorded and limited under (AXES_USERNAME_CALLABLE): as typed, cut to axes' column.
+
+    Django's login forms do not check its length, and a longer one would fail the insert on PostgreSQL;
+    no real login is that long (usernames hold 150 characters).
+    """
+    field = settings.AXES_USERNAME_FORM_FIELD
+    username = credentials.get(field) if credentials else request.POST.get(field)
+    return username[: AccessAttempt._meta.get_field("username").max_length] if isinstance(username, str) else username
+
+
 def lockout_response(request, original_response=None, credentials=None):
     """The lockout page, saying how long: every refused try restarts the wait, so it is the whole cool-off."""
     minutes = math.ceil(get_cool_off(request).total_seconds() / 60)

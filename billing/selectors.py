@@ -81,7 +81,8 @@ def client_unpaid_services(*, client: Client) -> QuerySet[Service]:
 def client_unpaid_service(*, client: Client, service_id) -> Service | None:
     """An order of this client that waits for payment, from an id taken from an address; None for anything else."""
     service_id = str(service_id or "")
-    if not service_id.isdigit() or len(service_id) > 18:
+    # isdigit() alone also takes "²", which int() refuses.
+    if not (service_id.isascii() and service_id.isdigit()) or len(service_id) > 18:
         return None
     return client_unpaid_services(client=client).filter(pk=int(service_id)).first()
 

@@ -4,7 +4,6 @@ The crawler walks `admin.site._registry`, so a model registered tomorrow is craw
 fails when a registered model has no row here, so that its change and history pages are opened too.
 """
 
-import traceback
 from decimal import Decimal
 
 import pytest
@@ -32,6 +31,7 @@ from tests.factories import (
     TariffPlanFactory,
     TariffResourceFactory,
 )
+from tests.server_errors import ServerErrorLog
 
 # Searches staff might paste, and some nobody should: each must give a list or an error message.
 HOSTILE_SEARCHES = ["\x00", "' OR 1=1 --", "%_\\", "\u202e😀e\u0301", "9" * 30, "A" * 10_000]
@@ -79,26 +79,6 @@ def registered():
     return sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 
 
-def describe(response):
-    if response.exc_info:
-        return "".join(traceback.format_exception(*response.exc_info)[-3:])
-    return response.content[:300].decode(errors="replace")
-
-
-class Crawl:
-    """Opens pages and remembers each that answered with a server error."""
-
-    def __init__(self, browser):
-        self.browser = browser
-        self.failures = []
-
-    def open(self, url, data=None, *, method="get"):
-        response = getattr(self.browser, method)(url, data or {})
-        if response.status_code >= 500:
-            self.failures.append(f"{method.upper()} {url} {data or ''!r:.80} -> {response.status_code}\n{describe(response)}")
-        return response
-
-
 def test_every_registered_admin_model_has_a_row_to_crawl(every_model_has_rows, staff_user):
     request = superuser_request(staff_user)
 
@@ -109,9 +89,8 @@ def test_every_registered_admin_model_has_a_row_to_crawl(every_model_has_rows, s
 
 @pytest.mark.parametrize("language", ["en", "ru"])
 def test_every_admin_page_of_every_model_answers_without_server_error(every_model_has_rows, staff_user, language):
-    browser = BrowserClient(raise_request_exception=False)
-    browser.force_login(staff_user)
-    crawl = Crawl(browser)
+    crawl = ServerErrorLog()
+    crawl.browser.force_login(staff_user)
     request = superuser_request(staff_user)
     opened = 0
     with translation.override(language):
@@ -143,5 +122,5 @@ def test_every_admin_page_of_every_model_answers_without_server_error(every_mode
                     crawl.open(reverse("admin:{}_{}_delete".format(*info), args=[row.pk]))
                 opened += 1
 
-    assert not crawl.failures, "\n\n".join(crawl.failures)
+    assert not crawl.failures, crawl.report()
     assert opened == len(admin.site._registry)
