@@ -50,8 +50,8 @@ def test_a_visitor_signs_up_tops_up_orders_both_products_gets_panel_accounts_and
     page.get_by_label("Billing period").select_option(label="Monthly")
     expect(per_period).to_have_text("340.00")
 
-    # When they sign up from the order form, they are logged in and back on it.
-    page.get_by_role("link", name="Sign up to order").click()
+    # When they sign up from the order form, they are logged in and back on it, with what they typed.
+    page.get_by_role("button", name="Sign up to order").click()
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Name or company").fill("Anna Petrova")
     page.get_by_label("Password").fill(PASSWORD)
@@ -59,6 +59,8 @@ def test_a_visitor_signs_up_tops_up_orders_both_products_gets_panel_accounts_and
     expect(page).to_have_url(f"{live_server.url}/order/{hosting.pk}/")
     expect(logout_button(page)).to_be_visible()
     expect(page.get_by_role("button", name="Place order")).to_be_visible()
+    expect(page.get_by_label("Databases")).to_have_value("12")
+    expect(per_period).to_have_text("340.00")
     client = Client.objects.get(email=EMAIL)
 
     # When they top up 2000 with the test gateway, the balance shows it.
