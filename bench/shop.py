@@ -5,7 +5,8 @@ throwaway SQLite database holding the demo's data (or DATABASE_URL when set: an 
 may fill), then sends the same load to each page in turn, ROUNDS times SECONDS each: anonymous
 visitors, one request per connection (gunicorn's sync workers close every connection). The load
 comes from wrk when it is installed (`apt-get install wrk`), otherwise from CLIENTS Python
-processes. Prints requests/s of each (the median of the rounds) and their ratio.
+processes. Prints requests/s of each (the median of the rounds) and their ratio, and the CPU time
+gunicorn's workers spent per request, which other work on the machine disturbs less.
 """
 
 import multiprocessing
@@ -79,6 +80,19 @@ def get(port: int, path: str) -> bytes:
     return b"".join(chunks)
 
 
+def workers_cpu(master: int) -> float:
+    """CPU seconds used so far by gunicorn's workers, the children of `master` (from /proc)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that has just ended
+        if int(fields[1]) == master:
+            ticks += int(fields[11]) + int(fields[12])  # utime and stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _client(port: int, path: str, seconds: float, counts) -> None:
     done, failed, deadline = 0, 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -89,7 +103,8 @@ def _client(port: int, path: str, seconds: float, counts) -> None:
     counts.put((done, failed))
 
 
-def rate_python(port: int, path: str, seconds: float) -> float:
+def load_python(port: int, path: str, seconds: float) -> tuple[int, float]:
+    """(requests answered, seconds taken)."""
     counts = multiprocessing.Queue()
     clients = [multiprocessing.Process(target=_client, args=(port, path, seconds, counts)) for _ in range(CLIENTS)]
     start = time.monotonic()
@@ -101,10 +116,11 @@ def rate_python(port: int, path: str, seconds: float) -> float:
         client.join()
     if any(failed for _, failed in results):
         raise SystemExit(f"{path} answered something other than 200")
-    return sum(done for done, _ in results) / elapsed
+    return sum(done for done, _ in results), elapsed
 
 
-def rate_wrk(port: int, path: str, seconds: float) -> float:
+def load_wrk(port: int, path: str, seconds: float) -> tuple[int, float]:
+    """(requests answered, seconds taken)."""
     result = subprocess.run(  # noqa: S603 - wrk on our own loopback server
         [shutil.which("wrk"), "-t2", "-c8", f"-d{seconds}s", "-H", "Connection: close", f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
@@ -113,11 +129,12 @@ def rate_wrk(port: int, path: str, seconds: float) -> float:
     )
     if "Non-2xx" in result.stdout:
         raise SystemExit(f"{path} answered something other than 2xx:\n{result.stdout}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))
+    done, elapsed = re.search(r"(\d+) requests in ([\d.]+)s", result.stdout).groups()
+    return int(done), float(elapsed)
 
 
 def main() -> None:
-    rate = rate_wrk if shutil.which("wrk") else rate_python
+    load = load_wrk if shutil.which("wrk") else load_python
     with tempfile.TemporaryDirectory() as folder:
         env = environment(folder)
         manage(env, "migrate", "--noinput")
@@ -132,21 +149,27 @@ def main() -> None:
             if not page.startswith(b"HTTP/1.1 200") or b"Site hosting" not in page:
                 raise SystemExit(f"the shop-window does not show the demo's plans:\n{page[:500]!r}")
             for path in PAGES.values():  # every worker renders its pages once before the clock starts
-                rate(port, path, 1)
-            rates = {name: [] for name in PAGES}
+                load(port, path, 1)
+            rates, cpu = {name: [] for name in PAGES}, {name: [] for name in PAGES}
             for _ in range(ROUNDS):
                 for name, path in PAGES.items():
-                    rates[name].append(rate(port, path, SECONDS))
+                    used = workers_cpu(server.pid)
+                    done, elapsed = load(port, path, SECONDS)
+                    rates[name].append(done / elapsed)
+                    cpu[name].append((workers_cpu(server.pid) - used) / done)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
     database = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
-    tool = "wrk, 8 connections" if rate is rate_wrk else f"{CLIENTS} Python client processes"
+    tool = "wrk, 8 connections" if load is load_wrk else f"{CLIENTS} Python client processes"
     print(f"gunicorn, {WORKERS} sync workers, DEBUG off, {database}, demo data; load: {tool}; median of {ROUNDS} rounds of {SECONDS} s")
-    for name, values in rates.items():
-        print(f"  {name:18} {statistics.median(values):8.0f} requests/s  (rounds: {', '.join(f'{v:.0f}' for v in values)})")
+    for name in PAGES:
+        rounds = ", ".join(f"{value:.0f}" for value in rates[name])
+        each = statistics.median(cpu[name]) * 1000
+        print(f"  {name:18} {statistics.median(rates[name]):6.0f} requests/s ({rounds}), {each:.2f} ms of worker CPU each")
     shop, bare = (statistics.median(rates[name]) for name in ("shop-window", "bare Django view"))
-    print(f"  shop-window / bare view: {shop / bare:.2f}x")
+    shop_cpu, bare_cpu = (statistics.median(cpu[name]) for name in ("shop-window", "bare Django view"))
+    print(f"  shop-window / bare view: {shop / bare:.2f}x in requests/s, {bare_cpu / shop_cpu:.2f}x in CPU per request")
 
 
 if __name__ == "__main__":

@@ -1,32 +1,61 @@
-"""The shop-window's plans: rendered once per language and kept until something they show changes.
+"""The shop-window: rendered once per language and kept until something it shows changes.
 
 Every visitor sees the same plans (only the page header knows who is logged in), so
 templates/shop/index.html caches that part in each web worker's own memory (the `default` cache)
-under `shop_window_key()`: the language and a version token. The token is kept in the `shared`
-cache, a database table unless SHARED_CACHE_URL says otherwise, which every worker on every host
-reads: one query per page, instead of three queries and the rendering. Saving or deleting a tariff
-plan, one of its prices or resources, or a processing module (its "enabled" switch takes its plans
-off sale) gives the token a new value, so the next page anywhere shows the change.
+under `shop_window_key()`: the language and a version token. A visitor without cookies or a query
+string (no session, so no login and no messages: most first visits) is shown the whole page from
+that memory, only its CSRF token filled in. The token is kept in the `shared` cache, a database
+table unless SHARED_CACHE_URL says otherwise, which every worker on every host reads: one query per
+page, instead of three queries and the rendering. Saving or deleting a tariff plan, one of its
+prices or resources, or a processing module (its "enabled" switch takes its plans off sale) gives
+the token a new value, so the next page anywhere shows the change.
 """
 
 import secrets
 
-from django.core.cache import caches
+from django.conf import settings
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.core.cache import cache, caches
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils.translation import get_language
 
 from billing.choices import ProductType
 from billing.selectors import shop_tariffs
 
 VERSION_KEY = "shop-window-version"
+# Stands for the visitor's CSRF token in a page kept for everyone (letters only: HTML-escaping keeps it).
+CSRF_PLACEHOLDER = "shopWindowCsrfTokenPlaceholder"
 
 
 def shop_window_key() -> str:
     """What the rendered plans are cached under: the active language and the current version."""
     version = caches["shared"].get_or_set(VERSION_KEY, _new_token, timeout=None)
     return f"{get_language()}:{version}"
+
+
+def shop_page(request, template_name: str, context: dict) -> HttpResponse:
+    """The shop-window page; for a visitor like any other (see _is_anyone), the copy kept for everyone."""
+    if not _is_anyone(request):
+        return render(request, template_name, context)
+    key = f"shop-window-page:{context['shop_window_key']}"
+    page = cache.get(key)
+    if page is None:
+        page = render_to_string(template_name, context | {"csrf_token": CSRF_PLACEHOLDER}, request)
+        cache.set(key, page, timeout=None)
+    return HttpResponse(page.replace(CSRF_PLACEHOLDER, get_token(request)))
+
+
+def _is_anyone(request) -> bool:
+    # No session cookie: not logged in and no messages kept in a session; no messages cookie; no query
+    # string, which the page repeats (the language switch's `next`). The CSRF cookie may be there.
+    cookies = request.COOKIES
+    return not (cookies.get(settings.SESSION_COOKIE_NAME) or cookies.get(CookieStorage.cookie_name) or request.GET)
 
 
 def shop_sections() -> list[tuple[str, list]]:

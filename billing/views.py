@@ -49,7 +49,7 @@ from billing.services import (
     service_client_request,
     service_pay,
 )
-from billing.shop_cache import shop_sections, shop_window_key
+from billing.shop_cache import shop_page, shop_sections, shop_window_key
 
 REVEAL_SESSION_KEY = "panel_password_reveal_until"
 ORDER_DRAFT_SESSION_KEY = "order_draft"
@@ -57,9 +57,9 @@ ORDER_DRAFT_MAX_LENGTH = 300  # longer than any valid value: a domain is at most
 
 
 def shop(request):
-    # The template renders the plans, and so reads them, only when shop_window_key() has changed.
+    # The plans are read and rendered only when shop_window_key() has changed.
     sections = SimpleLazyObject(shop_sections)
-    return render(request, "shop/index.html", {"sections": sections, "shop_window_key": shop_window_key()})
+    return shop_page(request, "shop/index.html", {"sections": sections, "shop_window_key": shop_window_key()})
 
 
 def _price_data(tariff: TariffPlan) -> dict:

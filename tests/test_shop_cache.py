@@ -1,7 +1,8 @@
 """The shop-window's plans are rendered once per language and shown afresh as soon as they change.
 
-In-process tests for what a change does to the page, and one over a real gunicorn with two worker
-processes, where the change is made by a third process: what every worker shows must follow.
+In-process tests for what a change does to the page and for the copy kept for first-time visitors,
+and one over a real gunicorn with two worker processes, where the change is made by a third
+process: what every worker shows must follow.
 """
 
 import os
@@ -17,11 +18,16 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.contrib.messages import constants
+from django.contrib.messages.storage.base import Message
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import connection
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from billing.choices import BillingPeriod, ProductType, ResourceKind
 from billing.models import TariffPrice, TariffResource
+from billing.shop_cache import CSRF_PLACEHOLDER
 from tests.factories import ProcessingModuleFactory, TariffPlanFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +156,53 @@ def test_the_header_is_each_visitors_own_only_the_plans_are_shared(warm, tariff)
     assert "Sign up" in anonymous
 
 
+# A visitor without cookies or a query string is shown the page kept for everyone, with its own CSRF token.
+
+
+def csrf_token_in(page: str) -> str:
+    (token,) = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page))
+    return token
+
+
+def test_a_first_visit_is_served_whole_from_the_cache_with_a_csrf_token_that_works(db, tariff):
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first.get("/")
+
+    assert queries_of(second, "/") == 1  # a new visitor: the page kept for everyone
+    page = second.get("/").content.decode()
+    assert "Start" in page
+    assert CSRF_PLACEHOLDER not in page
+
+    switched = second.post("/i18n/setlang/", {"language": "ru", "next": "/", "csrfmiddlewaretoken": csrf_token_in(page)})
+    assert switched.status_code == 302
+    assert switched["Location"] == "/ru/"
+
+
+def test_each_visitor_gets_a_token_of_its_own_csrf_cookie(db, tariff):
+    anna, boris = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    anna_page, boris_page = anna.get("/").content.decode(), boris.get("/").content.decode()
+
+    assert anna.cookies["csrftoken"].value != boris.cookies["csrftoken"].value
+    refused = boris.post("/i18n/setlang/", {"language": "ru", "next": "/", "csrfmiddlewaretoken": csrf_token_in(anna_page)})
+    assert refused.status_code == 403
+    accepted = boris.post("/i18n/setlang/", {"language": "ru", "next": "/", "csrfmiddlewaretoken": csrf_token_in(boris_page)})
+    assert accepted.status_code == 302
+
+
+def test_a_query_string_is_repeated_in_the_page_not_taken_from_the_kept_copy(warm, tariff):
+    page = warm.get("/?from=newsletter").content.decode()
+
+    assert 'name="next" type="hidden" value="/?from=newsletter"' in page
+    assert "Start" in page
+
+
+def test_a_message_waiting_in_a_cookie_is_shown(warm, tariff):
+    warm.cookies[CookieStorage.cookie_name] = CookieStorage(RequestFactory().get("/"))._encode([Message(constants.INFO, "See you soon")])
+
+    assert "See you soon" in warm.get("/").content.decode()
+    assert "See you soon" not in warm.get("/").content.decode()  # shown once
+
+
 def test_a_version_kept_outside_the_database_changes_again_after_the_commit(settings, warm, tariff, django_capture_on_commit_callbacks):
     # As with Redis: the version does not roll back with the data, so it changes again once the data is committed.
     settings.CACHES = settings.CACHES | {"shared": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "shared"}}
@@ -201,12 +254,12 @@ def site(tmp_path):
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                requests.get(url, timeout=5)
+                requests.get(url, timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
         yield url, manage
