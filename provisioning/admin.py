@@ -85,9 +85,15 @@ class OperationAttemptInline(admin.TabularInline):
     fields = ["number", "worker", "started_at", "heartbeat_at", "lease_until", "finished_at", "duration", "outcome", "error"]
     readonly_fields = fields
     extra = 0
-    can_delete = False
 
+    # The record of who tried what: shown, never edited.
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

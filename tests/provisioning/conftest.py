@@ -1,3 +1,7 @@
+import io
+import threading
+from urllib.parse import parse_qs
+
 import pytest
 from django_tasks import TaskResultStatus, task_backends
 
@@ -66,3 +70,58 @@ def make_service(tariff):
         return ServiceFactory(client=client, tariff=fields.pop("tariff", tariff), ordered_by=user, **fields)
 
     return make
+
+
+def _func_of(environ) -> tuple[str, bytes]:
+    """The `func` of a panel request, leaving its body readable for the emulator behind."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    return parse_qs(body.decode()).get("func", [""])[0], body
+
+
+class HeldReply:
+    """Serve an emulator (in an EmulatorServer) whose first `func` call is done at once but answered late.
+
+    `acted` is set once the panel has done the work; the reply leaves when the test sets `release`:
+    a slow panel call, with the test deciding what happens meanwhile.
+    """
+
+    def __init__(self, app, func: str):
+        self.app, self.func, self.path = app, func, app.path
+        self.acted, self.release = threading.Event(), threading.Event()
+        self._armed = True
+
+    def __call__(self, environ, start_response):
+        func, _body = _func_of(environ)
+        reply = self.app(environ, start_response)
+        if self._armed and func == self.func:
+            self._armed = False
+            self.acted.set()
+            self.release.wait(timeout=30)
+        return reply
+
+
+class CallWatcher:
+    """Serve an emulator and run `see(func)` as each call arrives, before the panel handles it."""
+
+    def __init__(self, app, see):
+        self.app, self.see, self.path = app, see, app.path
+
+    def __call__(self, environ, start_response):
+        func, _body = _func_of(environ)
+        self.see(func)
+        return self.app(environ, start_response)
+
+
+class OtherSite:
+    """Not a panel: a web site that answers every request with one HTTP status and an HTML page."""
+
+    path = "/ispmgr"
+
+    def __init__(self, status: str):
+        self.status = status
+
+    def __call__(self, environ, start_response):
+        body = b"<html><body>Forbidden</body></html>"
+        start_response(self.status, [("Content-Type", "text/html"), ("Content-Length", str(len(body)))])
+        return [body]

@@ -1,9 +1,12 @@
 """Check connection: what the panel is, who we are to it, and words an admin understands."""
 
+import json
 import socket
 
 import pytest
+from django.db import connection
 from django.urls import reverse
+from django.utils import translation
 
 from billing.choices import ProductType
 from provisioning.coremanager.emulator import EmulatorServer
@@ -226,3 +229,21 @@ def test_the_check_on_save_runs_outside_any_database_transaction(admin_client, i
     assert response.status_code == 302
     assert seen == [False]
     assert ProcessingModule.objects.get().check_ok is True
+
+
+def test_the_check_message_is_stored_as_a_message_and_read_in_the_readers_language(ispmanager):
+    module, _result = check(ispmanager.url)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT check_message FROM provisioning_processingmodule WHERE id = %s", [module.pk])
+        stored = json.loads(cursor.fetchone()[0])
+    assert stored == {
+        "msgid": "Connected to ISPmanager %(edition)s as %(level)s %(user)s.",
+        "params": {"edition": "Business", "level": {"msgid": "administrator", "params": {}}, "user": "root"},
+    }
+    with translation.override("ru"):
+        assert str(module.check_message) == translation.gettext(stored["msgid"]) % {
+            "edition": "Business",
+            "level": translation.gettext("administrator"),
+            "user": "root",
+        }

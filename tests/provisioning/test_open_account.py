@@ -11,7 +11,7 @@ from django.utils import timezone
 from billing.choices import ProductType, ResourceKind, ServiceStatus
 from billing.models import Service
 from billing.services import service_mark_paid
-from provisioning.choices import OperationStatus
+from provisioning.choices import AttemptOutcome, OperationStatus
 from provisioning.models import FailedOperation, Operation
 from provisioning.services import operation_retry, operation_run
 from tests.conftest import postgres_only, run_at_once
@@ -220,6 +220,7 @@ def test_two_workers_never_run_one_operation_twice(make_service, panel, tasks):
     assert [func for func, _ in panel.app.calls].count("user.add.finish") == 1
     operation.refresh_from_db()
     assert (operation.status, operation.attempts) == (OperationStatus.DONE, 1)
+    assert list(operation.attempt_log.values_list("number", "outcome")) == [(1, AttemptOutcome.SUCCEEDED)]
 
 
 def test_the_open_operation_is_written_with_the_payment_or_not_at_all(make_service, tasks):
@@ -253,7 +254,8 @@ def test_the_service_gets_the_tariffs_included_resources_when_paid(make_service,
     assert dict(service.resources.values_list("kind", "quantity")) == {ResourceKind.DATABASES: 10, ResourceKind.SHELL: 0}
 
 
-def test_an_attempt_a_dead_worker_left_running_is_run_again_and_opens_once(make_service, panel, tasks):
+def test_an_operation_left_running_by_a_worker_that_recorded_no_attempt_is_run_again_and_opens_once(make_service, panel, tasks):
+    # A worker of the version before attempts were recorded died mid-open (see test_attempts.py for leases).
     service = make_service()
     operation = pay(service)
     tasks.backend.clear()  # the task was lost with the worker

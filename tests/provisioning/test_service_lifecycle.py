@@ -136,7 +136,7 @@ def test_sync_takes_the_panels_word_for_the_accounts_state(active_service, panel
 
 @pytest.mark.parametrize(
     ("action", "message"),
-    [(PanelAction.RESUME, "“Resume” is not possible now"), (PanelAction.SUSPEND, "already has an operation in progress")],
+    [(PanelAction.RESUME, "is already “Active”: nothing to do"), (PanelAction.SUSPEND, "already has an operation in progress")],
 )
 def test_actions_the_service_cannot_take_now_are_refused_and_queue_nothing(active_service, tasks, action, message):
     ask(active_service, PanelAction.SET_LIMITS)  # pending: nothing else may run on this account meanwhile
