@@ -7,6 +7,7 @@ priced ~9.2e18 on SQLite (every page showing it then failed on read) and was a s
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -232,3 +233,31 @@ def test_a_signed_callback_naming_what_no_column_holds_is_refused_with_400_and_c
     assert (response.status_code, response.content.decode()) == (400, "The callback could not be read.")
     assert Payment.objects.get().status == PaymentStatus.PENDING
     assert not LedgerEntry.objects.exists()
+
+
+# --- Logins: what the login limits record must fit their columns -----------------------------------------
+
+
+@pytest.mark.parametrize("header", ["User-Agent", "Accept", "Accept-Language", "X-Forwarded-For"])
+@pytest.mark.parametrize("value", ["bot\x00", "a\r\nb", "\x1b[31m"], ids=["nul", "crlf", "escape"])
+def test_a_request_whose_headers_hold_control_characters_is_refused_with_400_and_records_nothing(client, user, header, value):
+    response = client.post(reverse("login"), {"username": user.username, "password": "wrong"}, headers={header: value})
+
+    assert (response.status_code, response.content.decode()) == (400, "A header of this request holds control characters.")
+    assert not AccessAttempt.objects.exists()
+
+
+def test_a_header_with_a_tab_or_latin_1_text_is_served(client, db):
+    response = client.get(reverse("shop"), headers={"User-Agent": "Mozilla/5.0\t(X11)", "Accept-Language": "ru-RU,ru;q=0.9\u00e9"})
+
+    assert response.status_code == 200
+
+
+def test_failures_with_an_over_long_login_are_recorded_cut_to_the_column_and_lock_that_login(client, db, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    login = "a" * 10_000
+
+    statuses = [client.post(reverse("login"), {"username": login, "password": "wrong"}).status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 429, 429]
+    assert list(AccessAttempt.objects.values_list("username", flat=True)) == ["a" * 255]
