@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from decimal import Decimal
+from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
@@ -88,8 +89,8 @@ def client_unpaid_service(*, client: Client, service_id) -> Service | None:
 
 
 def service_ip_addresses(*, service: Service) -> list[str]:
-    """The dedicated addresses a service holds now."""
-    return list(service.ip_assignments.filter(released_at__isnull=True).order_by("address").values_list("address", flat=True))
+    """The dedicated addresses a service holds now, in numeric order (databases sort them as text or as numbers)."""
+    return sorted(service.ip_assignments.filter(released_at__isnull=True).values_list("address", flat=True), key=ip_address)
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ def test_the_confirmation_names_the_dedicated_addresses_that_are_given_back(logg
 
     page = Page(logged_in.get(url("service_action", active, action="close")))
 
-    assert "Its dedicated IP addresses are given back: 133.31.223.10, 133.31.223.9." in page.text("what-happens")
+    assert "Its dedicated IP addresses are given back: 133.31.223.9, 133.31.223.10." in page.text("what-happens")
 
 
 def test_deleting_ftp_storage_speaks_of_the_files_stored_in_it(logged_in, customer, storage):
