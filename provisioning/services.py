@@ -29,7 +29,7 @@ from django.utils.translation import gettext_noop
 from billing.choices import PanelAction, ServiceStatus
 from billing.locks import lock_objects
 from billing.models import Service
-from billing.services import service_status_change
+from billing.services import NothingToDo, service_status_change
 from billing.stored_text import StoredText
 from ipam_sync.services import service_ips_allocate, service_ips_release, wanted_ips
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, OperationStatus
@@ -436,7 +436,9 @@ def module_check_connection(*, module: ProcessingModule, save: bool = True) -> C
 def module_enable(*, module: ProcessingModule, enabled: bool = True) -> ProcessingModule:
     """Put a module on sale and let its operations run again, or take it off sale and hold them."""
     if module.is_enabled == enabled:
-        return module
+        if enabled:
+            raise NothingToDo(_("The module is already enabled: nothing was changed."), code="already")
+        raise NothingToDo(_("The module is already disabled: nothing was changed."), code="already")
     module.is_enabled = enabled
     module.save(update_fields=["is_enabled"])
     if enabled:

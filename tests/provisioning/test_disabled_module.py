@@ -117,3 +117,11 @@ def test_recovery_leaves_a_waiting_operation_alone_and_picks_it_up_once_the_modu
     tasks.run_all()
     waiting.refresh_from_db()
     assert (waiting.status, waiting.action) == (OperationStatus.DONE, PanelAction.OPEN)
+
+
+def test_enabling_a_module_that_is_enabled_changes_nothing_and_says_so(admin_client, module):
+    changelist = reverse("admin:provisioning_processingmodule_changelist")
+
+    response = admin_client.post(changelist, {"action": "enable", "_selected_action": [module.pk]}, follow=True)
+
+    assert [str(message) for message in response.context["messages"]] == [f"{module}: The module is already enabled: nothing was changed."]
