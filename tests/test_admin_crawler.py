@@ -87,8 +87,9 @@ def test_every_registered_admin_model_has_a_row_to_crawl(every_model_has_rows, s
     assert not empty, f"give these models a row in every_model_has_rows: {empty}"
 
 
-@pytest.mark.parametrize("language", ["en", "ru"])
-def test_every_admin_page_of_every_model_answers_without_server_error(every_model_has_rows, staff_user, language):
+# Hostile searches and parameters reach the same code in either language: they are sent in English only.
+@pytest.mark.parametrize(("language", "hostile"), [("en", True), ("ru", False)], ids=["en", "ru"])
+def test_every_admin_page_of_every_model_answers_without_server_error(every_model_has_rows, staff_user, language, hostile):
     crawl = ServerErrorLog()
     crawl.browser.force_login(staff_user)
     request = superuser_request(staff_user)
@@ -106,10 +107,10 @@ def test_every_admin_page_of_every_model_answers_without_server_error(every_mode
                     # The first choice is "All"; the one after it narrows the list.
                     choices = list(spec.choices(cl))
                     crawl.open(changelist_url + choices[min(1, len(choices) - 1)]["query_string"])
-            if model_admin.get_search_fields(request):
+            if hostile and model_admin.get_search_fields(request):
                 for search in HOSTILE_SEARCHES:
                     crawl.open(changelist_url, {"q": search})
-            for params in HOSTILE_PARAMS:
+            for params in HOSTILE_PARAMS if hostile else []:
                 crawl.open(changelist_url, params)
             if model_admin.has_add_permission(request):
                 crawl.open(reverse("admin:{}_{}_add".format(*info)))
