@@ -9,7 +9,7 @@ from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import translation
 
 from billing.choices import BillingPeriod, LedgerEntryKind, PanelAction, PaymentStatus, ResourceKind, ServiceStatus
@@ -56,6 +56,26 @@ SOME_HOSTILE = [str(2**64), "-1", "NaN", "1e999", "²", "\u202e😀e\u0301", "a\
 RAW_QUERIES = ["page=%ff%fe&amount=%c0%af&show=%00&next=%ff&service=%ff", "page=" + "9" * 5000 + "&service=" + "9" * 5000]
 PASSWORD = "a-long-client-password-42"
 QUERY_PARAMS = ["page", "amount", "show", "next", "service", "action", "q"]
+
+
+def broken_view(request):
+    raise ZeroDivisionError("a bug")
+
+
+# Only for test_a_server_error_is_seen_as_a_failure_not_raised (pytest.mark.urls points here).
+urlpatterns = [path("broken/", broken_view)]
+
+
+@pytest.mark.urls("tests.test_no_server_errors")
+def test_a_server_error_is_seen_as_a_failure_not_raised(db, settings, fuzz):
+    assert settings.DEBUG is False  # the page a visitor would get, not the debug page
+
+    response = fuzz.open("/broken/")
+
+    assert response.status_code == 500
+    assert len(fuzz.failures) == 1
+    assert fuzz.failures[0].startswith("GET /broken/")
+    assert "ZeroDivisionError: a bug" in fuzz.failures[0]
 
 
 @pytest.fixture
