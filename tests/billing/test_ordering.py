@@ -411,7 +411,7 @@ def test_simultaneous_registrations_with_one_email_make_one_account_and_refuse_t
 def test_a_client_suspending_an_active_service_queues_a_suspend_marked_as_the_clients(account, user):
     service = ServiceFactory(client=account, status=ServiceStatus.ACTIVE)
 
-    service_client_request(service=service, action=PanelAction.SUSPEND, user=user)
+    service_client_request(service=service, action=PanelAction.SUSPEND, user=user, confirmed=True)
 
     operation = Operation.objects.get()
     assert (operation.service, operation.action, operation.payload) == (service, PanelAction.SUSPEND, {"suspend_reason": "client"})
@@ -456,7 +456,7 @@ def test_an_action_other_than_suspend_resume_or_close_is_refused_to_a_client(acc
 def test_a_client_closing_an_unpaid_order_deletes_it_at_once(account, user):
     service = ServiceFactory(client=account)
 
-    service_client_request(service=service, action=PanelAction.CLOSE, user=user)
+    service_client_request(service=service, action=PanelAction.CLOSE, user=user, confirmed=True)
 
     service.refresh_from_db()
     assert service.status == ServiceStatus.DELETED
@@ -466,11 +466,25 @@ def test_a_client_closing_an_unpaid_order_deletes_it_at_once(account, user):
 def test_a_client_closing_an_active_service_queues_the_account_deletion(account, user):
     service = ServiceFactory(client=account, status=ServiceStatus.ACTIVE)
 
-    service_client_request(service=service, action=PanelAction.CLOSE, user=user)
+    service_client_request(service=service, action=PanelAction.CLOSE, user=user, confirmed=True)
 
     assert Operation.objects.get().action == PanelAction.CLOSE
     service.refresh_from_db()
     assert service.status == ServiceStatus.ACTIVE
+
+
+@pytest.mark.parametrize("action", [PanelAction.SUSPEND, PanelAction.CLOSE])
+@pytest.mark.parametrize("status", [ServiceStatus.ORDERED, ServiceStatus.ACTIVE])
+def test_a_client_suspending_or_deleting_without_confirming_is_refused_and_nothing_changes(account, user, action, status):
+    service = ServiceFactory(client=account, status=status)
+
+    with pytest.raises(ValidationError) as error:
+        service_client_request(service=service, action=action, user=user)
+
+    assert error.value.messages == ["Please confirm first: nothing was changed."]
+    assert not Operation.objects.exists()
+    service.refresh_from_db()
+    assert service.status == status
 
 
 def test_dedicated_ips_need_a_priced_resource_on_the_tariff_so_they_are_never_free(account):
