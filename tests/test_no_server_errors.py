@@ -9,8 +9,11 @@ from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
+from django.contrib.auth.tokens import default_token_generator
 from django.urls import path, reverse
 from django.utils import translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from billing.choices import BillingPeriod, LedgerEntryKind, PanelAction, PaymentStatus, ResourceKind, ServiceStatus
 from billing.models import LedgerEntry, Payment, Service, ServiceResource
@@ -181,6 +184,9 @@ def test_hostile_addresses_answer_without_server_error(shop, fuzz):
             fuzz.open(reverse(name, args=[1]).replace("/1/", f"/{number}/"), {"action": "suspend", "confirm": "yes"}, method="post")
         fuzz.open(f"/account/payments/{number}/")
         fuzz.open(f"/order/{number}/", {"period": "1", "domain": "ann.example"}, method="post")
+    # More fields than Django reads, and a body larger than it keeps in memory.
+    fuzz.open(reverse("balance"), {f"f{index}": "x" for index in range(1_100)}, method="post")
+    fuzz.open(reverse("balance"), {"amount": "1" * 3_000_000, "gateway": "manual"}, method="post")
 
     assert not fuzz.failures, fuzz.report()
 
@@ -234,6 +240,11 @@ def test_login_logout_and_password_reset_with_hostile_values_answer_without_serv
         fuzz.open(reverse("password_reset"), {"email": value}, method="post")
         fuzz.open(reverse("logout"), {"next": value}, method="post")
         fuzz.open(reverse("admin:login"), {"username": value, "password": value}, method="post")
+    # The emailed link's form: a genuine link, then hostile new passwords.
+    uid, token = urlsafe_base64_encode(force_bytes(shop["user"].pk)), default_token_generator.make_token(shop["user"])
+    form_url = fuzz.open(reverse("password_reset_confirm", args=[uid, token])).url
+    for value in HOSTILE:
+        fuzz.open(form_url, {"new_password1": value, "new_password2": value}, method="post")
     # Headers a visitor controls, on the page that records them.
     for value in SOME_HOSTILE:
         header = value.encode("utf-8", "replace").decode("latin-1")  # what a WSGI server hands Django
