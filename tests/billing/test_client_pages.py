@@ -652,7 +652,9 @@ def post_action(logged_in, service, action):
 def test_client_suspends_an_active_service_through_the_panel(logged_in, user, active_service):
     response = post_action(logged_in, active_service, "suspend")
 
-    assert messages_of(response) == [f"Suspension of service #{active_service.pk} requested: the control panel does it within a few seconds."]
+    assert messages_of(response) == [
+        f"Suspension of service #{active_service.pk} requested: the control panel does it within a few seconds."
+    ]
     operation = Operation.objects.get(service=active_service)
     assert (operation.action, operation.status, operation.requested_by) == (PanelAction.SUSPEND, OperationStatus.QUEUED, user)
     assert operation.payload == {"suspend_reason": "client"}
@@ -666,7 +668,9 @@ def test_client_resumes_a_service_it_suspended(logged_in, active_service):
 
     response = post_action(logged_in, active_service, "resume")
 
-    assert messages_of(response) == [f"Resumption of service #{active_service.pk} requested: the control panel does it within a few seconds."]
+    assert messages_of(response) == [
+        f"Resumption of service #{active_service.pk} requested: the control panel does it within a few seconds."
+    ]
     assert list(Operation.objects.values_list("service", "action")) == [(active_service.pk, PanelAction.RESUME)]
 
 
