@@ -141,7 +141,8 @@ def main() -> None:
         manage(env, "load_demo", "--force")
         manage(env, "collectstatic", "--noinput")
         port = free_port()
-        gunicorn = ["gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--log-level=warning", "billing.wsgi"]
+        gunicorn = ["gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--log-level=warning"]
+        gunicorn += ["--no-control-socket", "billing.wsgi"]  # no socket in ~/.gunicorn that another gunicorn may hold
         server = subprocess.Popen([sys.executable, "-m", *gunicorn], env=env)  # noqa: S603 - gunicorn from our own venv
         try:
             wait_until_serving(port, server)

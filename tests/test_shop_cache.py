@@ -247,11 +247,9 @@ def site(tmp_path):
     manage("migrate", "--noinput")
     manage("load_demo")
     port = _free_port()
+    gunicorn = ["gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "--no-control-socket", "billing.wsgi"]
     server = subprocess.Popen(  # noqa: S603 - gunicorn from our own venv
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(ROOT), "billing.wsgi"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", *gunicorn], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}/"
     try:
