@@ -11,6 +11,8 @@ from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from billing.choices import BillingPeriod, LedgerEntryKind, PaymentStatus, ResourceKind
 from billing.models import Client, LedgerEntry, Payment, Service, ServiceResource, TariffResource
@@ -261,3 +263,32 @@ def test_failures_with_an_over_long_login_are_recorded_cut_to_the_column_and_loc
 
     assert statuses == [200, 200, 429, 429]
     assert list(AccessAttempt.objects.values_list("username", flat=True)) == ["a" * 255]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    monthly=st.decimals(min_value=0, max_value=MOST_MONEY, places=2),
+    setup_fee=st.decimals(min_value=0, max_value=MOST_MONEY, places=2),
+    unit_price=st.decimals(min_value=0, max_value=MOST_MONEY, places=2),
+    included=st.integers(min_value=0, max_value=MOST_UNITS),
+    extra=st.integers(min_value=0, max_value=2**70),
+    period=st.sampled_from(BillingPeriod.values),
+)
+def test_an_order_is_refused_or_stored_with_amounts_that_read_back(customer, monthly, setup_fee, unit_price, included, extra, period):
+    tariff = TariffPlanFactory(monthly_price=False, setup_fee=setup_fee, currency="RUB")
+    tariff.prices.create(period=period, price=monthly)
+    TariffResourceFactory(tariff=tariff, kind=DB, included=included, unit_price=unit_price, max_quantity=None)
+    wanted = {DB: included + extra}
+
+    try:
+        service = order_place(client=customer, user=None, tariff=tariff, period=period, domain="ann.example", resources=wanted)
+    except ValidationError:
+        event("refused")
+        assert not Service.objects.filter(tariff=tariff).exists()
+        return
+    event("placed")
+
+    service.refresh_from_db()  # a stored amount the column cannot hold fails here on SQLite
+    assert included + extra <= MOST_UNITS
+    assert service.price == monthly + extra * unit_price * period
+    assert service.first_payment <= MOST_MONEY
