@@ -54,7 +54,9 @@ def strong_password(length: int = 16) -> str:
             return password
 
 
-def operation_request(*, service: Service, action: str, requested_by=None, reason: str = "", payload: dict | None = None) -> Operation:
+def operation_request(
+    *, service: Service, action: str, requested_by=None, reason: StoredText | str = "", payload: dict | None = None
+) -> Operation:
     """Queue a panel action; the task is enqueued once the surrounding transaction commits."""
     try:
         with transaction.atomic():
