@@ -195,10 +195,10 @@ def test_order_page_resource_inputs_have_the_included_amount_as_their_minimum(cl
     assert (page.inputs["databases"]["min"], page.inputs["disk"]["min"]) == ("10", "1000")
 
 
-def test_order_page_resource_without_a_maximum_has_no_max_attribute(client, tariff):
+def test_order_page_resource_without_a_tariff_maximum_is_bounded_by_the_most_any_service_may_have(client, tariff):
     page = Page(client.get(order_url(tariff)))
 
-    assert "max" not in page.inputs["disk"]
+    assert page.inputs["disk"]["max"] == "10000000"
 
 
 @pytest.mark.parametrize(
