@@ -70,21 +70,9 @@ def operation_request(
                 next_attempt_at=timezone.now(),
             )
     except IntegrityError:
-        raise ValidationError(
-            _("Service #%(id)d already has an operation in progress: wait for it to finish.") % {"id": service.pk},
-            code="busy",
-        ) from None
+        raise _busy(service.pk) from None
     transaction.on_commit(partial(_enqueue, operation.pk))
     return operation
-
-
-def _enqueue(operation_id: int, run_after=None) -> None:
-    from provisioning.tasks import run_operation
-
-    if run_after and run_operation.get_backend().supports_defer:
-        run_operation.using(run_after=run_after).enqueue(operation_id)
-    else:
-        run_operation.enqueue(operation_id)
 
 
 class ClaimLost(Exception):
