@@ -118,7 +118,7 @@ def test_an_attempt_whose_lease_ran_out_is_expired_and_the_next_one_opens_the_ac
 
     call_command("recover_operations", stdout=out)
 
-    assert out.getvalue().strip() == "Requeued 1 interrupted and 0 overdue operations."
+    assert out.getvalue().strip() == "Operations queued again: 1 interrupted (their worker stopped), 0 overdue (their task was lost)."
     attempt.refresh_from_db()
     assert attempt.outcome == AttemptOutcome.EXPIRED
     assert str(attempt.error) == "The worker worker-1 stopped answering during attempt 1."

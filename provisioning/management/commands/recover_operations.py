@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from provisioning.services import operations_recover
 
@@ -13,4 +14,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         interrupted, late = operations_recover(late_after=timedelta(minutes=5))
-        self.stdout.write(f"Requeued {interrupted} interrupted and {late} overdue operations.")
+        message = _("Operations queued again: %(interrupted)d interrupted (their worker stopped), %(late)d overdue (their task was lost).")
+        self.stdout.write(message % {"interrupted": interrupted, "late": late})
