@@ -338,7 +338,6 @@ def service_action(request, service_id: int):
             "service": service,
             "action": action,
             "addresses": service_ip_addresses(service=service),
-            "refund_on_close": bool(getattr(settings, "BILLING_REFUND_ON_CLOSE", "")),
         },
     )
 

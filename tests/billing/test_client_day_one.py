@@ -106,13 +106,14 @@ def test_delete_shows_what_happens_and_changes_nothing_until_confirmed(logged_in
     assert state() == before
 
 
-def test_the_confirmation_says_the_unused_period_is_refunded_when_the_settings_say_so(logged_in, active, settings):
+def test_the_confirmation_promises_no_refund_whatever_the_settings_as_closing_refunds_nothing(logged_in, active, settings):
+    # No code refunds the unused period on close (the billing cycle will): the page must not promise it.
     settings.BILLING_REFUND_ON_CLOSE = "unused_days"
 
-    page = Page(logged_in.get(url("service_action", active, action="close")))
+    text = Page(logged_in.get(url("service_action", active, action="close"))).text("what-happens")
 
-    assert "The unused part of the paid period is returned to your balance." in page.text("what-happens")
-    assert "not refunded" not in page.text("what-happens")
+    assert "The unused part of the paid period is not refunded." in text
+    assert "returned to your balance" not in text
 
 
 def test_the_confirmation_names_the_dedicated_addresses_that_are_given_back(logged_in, active):
