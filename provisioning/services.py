@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -109,9 +109,6 @@ def operation_run(*, operation_id: int) -> Operation | None:
     processing module is disabled (it stays queued until the module is enabled again), or the
     attempt lost its claim while it ran.
     """
-    if Operation.objects.filter(pk=operation_id, service__tariff__processing_module__is_enabled=False).exists():
-        logger.info("operation %s waits: its processing module is disabled", operation_id)
-        return None
     attempt = _claim(operation_id)
     if attempt is None:
         return None
@@ -139,10 +136,15 @@ def operation_run(*, operation_id: int) -> Operation | None:
 
 
 def _claim(operation_id: int) -> OperationAttempt | None:
-    """Take a queued operation and open its next attempt, or None when it is not queued."""
+    """Take a queued operation and open its next attempt, or None when it is not queued or its module is disabled."""
     now = timezone.now()
     with transaction.atomic():
-        claimed = Operation.objects.filter(pk=operation_id, status=OperationStatus.QUEUED).update(
+        # The module's switch is read in the same statement as the claim: disabling it holds every
+        # attempt not claimed yet. EXISTS rather than a join, which Django would turn into
+        # `id IN (SELECT ...)` and PostgreSQL would then not re-check the status after a concurrent claim.
+        enabled = ProcessingModule.objects.filter(is_enabled=True, tariffs__services=OuterRef("service_id"))
+        waiting = Operation.objects.filter(Exists(enabled), pk=operation_id, status=OperationStatus.QUEUED)
+        claimed = waiting.update(
             status=OperationStatus.RUNNING, attempts=F("attempts") + 1, started_at=now, updated_at=now
         )
         if not claimed:
