@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +15,7 @@ from billing.constants import QUANTITY_MAX
 from billing.login_limits import password_confirm
 from billing.money import money_format
 from billing.secret_fields import is_unreadable
+from billing.services import email_login
 
 
 def add_service_errors(form, error: ValidationError) -> None:
@@ -136,6 +137,14 @@ class TopUpForm(forms.Form):
         self.fields["gateway"].choices = [(gateway.code, gateway.name) for gateway in gateways]
         if gateways:
             self.fields["gateway"].initial = gateways[0].code
+
+
+class LoginForm(AuthenticationForm):
+    """Clients log in with their email in any case: it is their login in lower case."""
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        return email_login(username) if "@" in username else username
 
 
 class ConfirmPasswordForm(forms.Form):

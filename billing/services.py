@@ -342,10 +342,15 @@ def service_pay(*, service: Service, by=None) -> Service:
         return service_mark_paid(service=locked, by=by)
 
 
+def email_login(email: str) -> str:
+    """The login of a client who signs in with `email`: its address, lower-cased, as client_register stores it."""
+    return get_user_model().objects.normalize_email(email).lower()
+
+
 @transaction.atomic
 def client_register(*, email: str, name: str, password: str, language: str) -> Client:
     """A new client account and its user, who logs in with the email."""
-    email = get_user_model().objects.normalize_email(email).lower()
+    email = email_login(email)
     if len(email) > (longest := get_user_model()._meta.get_field("username").max_length):
         # The email becomes the login, and the login column is shorter than an email may be.
         raise ValidationError({"email": _("Use an email of at most %(max)d characters: it becomes your login.") % {"max": longest}})

@@ -21,7 +21,15 @@ from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
 from billing.choices import PanelAction, PaymentStatus, ServiceStatus
-from billing.forms import ConfirmPasswordForm, LimitedPasswordChangeForm, OrderForm, RegistrationForm, TopUpForm, add_service_errors
+from billing.forms import (
+    ConfirmPasswordForm,
+    LimitedPasswordChangeForm,
+    LoginForm,
+    OrderForm,
+    RegistrationForm,
+    TopUpForm,
+    add_service_errors,
+)
 from billing.login_limits import login_lockout_clear
 from billing.models import Client, TariffPlan
 from billing.payments import GATEWAYS, enabled_gateways, payment_callback, payment_start
@@ -145,6 +153,7 @@ def register(request):
 class LoginView(auth_views.LoginView):
     """Logging in brings back the language the client chose."""
 
+    authentication_form = LoginForm
     redirect_authenticated_user = True
 
     def form_valid(self, form):

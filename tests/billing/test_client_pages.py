@@ -28,6 +28,7 @@ from tests.factories import (
     TariffPlanFactory,
     TariffPriceFactory,
     TariffResourceFactory,
+    UserFactory,
 )
 
 PASSWORD = "correct-horse-battery"  # what tests.factories.UserFactory sets
@@ -337,6 +338,22 @@ def test_login_with_the_email_opens_the_client_area(client, user, customer):
     assert response.status_code == 302
     assert response["Location"] == reverse("client_area")
     assert client.get(reverse("client_area")).context["client"] == customer
+
+
+@pytest.mark.parametrize("typed", ["Ann@Example.com", " ANN@EXAMPLE.COM "])
+def test_login_with_the_email_in_another_case_opens_the_client_area(client, user, customer, typed):
+    """Sign-up stores the email lower-cased; the client types it as it likes."""
+    response = client.post(reverse("login"), {"username": typed, "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert client.get(reverse("client_area")).context["client"] == customer
+
+
+def test_a_staff_login_without_an_email_keeps_its_case(client, db):
+    UserFactory(username="Olga", is_staff=True)
+
+    assert client.post(reverse("login"), {"username": "olga", "password": PASSWORD}).status_code == 200
+    assert client.post(reverse("login"), {"username": "Olga", "password": PASSWORD}).status_code == 302
 
 
 def test_login_with_a_wrong_password_says_so(client, user):
