@@ -9,6 +9,7 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self):
+        import billing.lookups  # noqa: F401 - registers IntegerIn on every integer field
         from billing.checks import encryption_keys_check, key_check_token_write
 
         checks.register(encryption_keys_check, checks.Tags.security)

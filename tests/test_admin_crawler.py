@@ -125,3 +125,29 @@ def test_every_admin_page_of_every_model_answers_without_server_error(every_mode
 
     assert not crawl.failures, crawl.report()
     assert opened == len(admin.site._registry)
+
+
+# What a hand-made POST may put in any field, ids of related rows included (autocomplete, filter_horizontal).
+HOSTILE_FIELD_VALUES = ["abc", "²", "1e400", "9" * 23, "-1", "\x00", "A" * 10_000]
+
+
+def test_every_admin_form_answers_hostile_values_in_every_field_without_server_error(every_model_has_rows, staff_user):
+    crawl = ServerErrorLog()
+    crawl.browser.force_login(staff_user)
+    request = superuser_request(staff_user)
+    posted = 0
+    for model, model_admin in registered():
+        info = model._meta.app_label, model._meta.model_name
+        row = model_admin.get_queryset(request).first()
+        forms = []
+        if model_admin.has_add_permission(request):
+            forms.append((reverse("admin:{}_{}_add".format(*info)), model_admin.get_form(request)))
+        if row is not None and model_admin.has_change_permission(request, row):
+            forms.append((reverse("admin:{}_{}_change".format(*info), args=[row.pk]), model_admin.get_form(request, row)))
+        for url, form in forms:
+            for value in HOSTILE_FIELD_VALUES:
+                crawl.open(url, dict.fromkeys(form.base_fields, value), method="post")
+                posted += 1
+
+    assert not crawl.failures, crawl.report()
+    assert posted > 0
