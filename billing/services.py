@@ -26,7 +26,7 @@ from billing.money import money_format
 from billing.pricing import tariff_quote
 from billing.selectors import client_balance, service_pending_action
 from billing.signals import panel_action_requested
-from billing.stored_text import StoredText
+from billing.stored_text import Money, Quantity, StoredText
 from billing.validators import validate_domain
 
 _S = ServiceStatus
@@ -459,15 +459,15 @@ def service_resources_change(*, service: Service, quantities: dict, by=None) -> 
     notes = [
         StoredText(
             gettext_noop("%(resource)s changed by staff: %(old)s → %(new)s."),
-            {"resource": StoredText(labels[kind]), "old": old.get(kind, 0), "new": quantity},
+            {"resource": StoredText(labels[kind]), "old": Quantity(old.get(kind, 0)), "new": Quantity(quantity)},
         )
         for kind, quantity in changed.items()
     ]
     if price != old_price:
         notes.append(
             StoredText(
-                gettext_noop("Price per period: %(old)s → %(new)s %(currency)s."),
-                {"old": str(old_price), "new": str(price), "currency": locked.client.currency},
+                gettext_noop("Price per period: %(old)s → %(new)s."),
+                {"old": Money(old_price, locked.client.currency), "new": Money(price, locked.client.currency)},
             )
         )
     # The service's history: a row that keeps the status and says what changed, who and when.

@@ -9,11 +9,42 @@ back as verbatim.
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db import models
+from django.utils.formats import number_format
 from django.utils.translation import gettext
 
+from billing.money import money_format
+
 _JSON_START = '{"msgid"'
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount inside a stored text: written in the reader's format (en 1,000.00 RUB, ru 1 000,00 RUB)."""
+
+    amount: Decimal
+    currency: str = ""
+
+    def render(self) -> str:
+        return money_format(self.amount, self.currency)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A count inside a stored text, grouped in the reader's format (en 5,120, ru 5 120); ids are not quantities."""
+
+    value: int
+
+    def render(self) -> str:
+        return number_format(self.value, force_grouping=True)
+
+
+_PARAM_TYPES = {
+    "money": lambda data: Money(Decimal(data["money"]), data.get("currency", "")),
+    "quantity": lambda data: Quantity(data["quantity"]),
+}
 
 
 @dataclass(frozen=True)
@@ -33,7 +64,7 @@ class StoredText:
         """The text in the active language."""
         if not self.msgid:
             return self.verbatim
-        params = {key: value.render() if isinstance(value, StoredText) else value for key, value in self.params.items()}
+        params = {key: value.render() if isinstance(value, (StoredText, Money, Quantity)) else value for key, value in self.params.items()}
         translated = gettext(self.msgid)
         try:
             return translated % params if params else translated
@@ -68,15 +99,25 @@ class StoredText:
     @classmethod
     def from_json(cls, data) -> "StoredText":
         if isinstance(data, dict) and "msgid" in data:
-            params = {key: cls.from_json(value) if isinstance(value, dict) else value for key, value in data.get("params", {}).items()}
-            return cls(msgid=data["msgid"], params=params)
+            return cls(msgid=data["msgid"], params={key: _param_from_json(value) for key, value in data.get("params", {}).items()})
         return cls(verbatim="" if data is None else str(data))
 
 
 def _param_to_json(value):
     if isinstance(value, StoredText):
         return value.to_json() if value.msgid else {"msgid": "%(text)s", "params": {"text": value.verbatim}}
+    if isinstance(value, Money):
+        return {"money": str(value.amount), "currency": value.currency}
+    if isinstance(value, Quantity):
+        return {"quantity": value.value}
     return value
+
+
+def _param_from_json(value):
+    if not isinstance(value, dict):
+        return value
+    kind = next((name for name in _PARAM_TYPES if name in value), None)
+    return _PARAM_TYPES[kind](value) if kind else StoredText.from_json(value)
 
 
 class StoredTextField(models.TextField):

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import translation
 
 from billing.choices import BillingPeriod, PanelAction, ResourceKind, ServiceStatus
 from billing.constants import QUANTITY_MAX
@@ -157,10 +158,22 @@ def test_more_databases_for_an_active_service_are_repriced_audited_and_sent_to_t
     history = [(str(row.reason), row.from_status, row.to_status, row.changed_by) for row in active.status_changes.order_by("pk")]
     assert history == [
         ("Databases changed by staff: 10 → 15.", ServiceStatus.ACTIVE, ServiceStatus.ACTIVE, staff_user),
-        ("Price per period: 300.00 → 400.00 RUB.", ServiceStatus.ACTIVE, ServiceStatus.ACTIVE, staff_user),
+        ("Price per period: 300.00\xa0RUB → 400.00\xa0RUB.", ServiceStatus.ACTIVE, ServiceStatus.ACTIVE, staff_user),
     ]
     (operation,) = Operation.objects.filter(service=active)
     assert (operation.action, operation.requested_by) == (PanelAction.SET_LIMITS, staff_user)
+
+
+def test_the_history_of_a_resource_change_reads_in_the_readers_number_format(admin_client, active):
+    save(admin_client, active, databases="15", disk="12000")
+
+    with translation.override("ru"):
+        history = [str(row.reason) for row in active.status_changes.order_by("pk")]
+    assert history == [
+        "Ресурс «Базы данных» изменён сотрудником: 10 → 15.",  # noqa: RUF001 - Russian next to the Latin codes
+        "Ресурс «Диск, MiB» изменён сотрудником: 1\xa0000 → 12\xa0000.",  # noqa: RUF001 - Russian next to the Latin codes
+        "Цена за период: 300,00\xa0RUB → 1\xa0500,00\xa0RUB.",
+    ]
 
 
 def test_changing_an_unpaid_order_reprices_it_and_queues_nothing(admin_client, ordered):
