@@ -25,6 +25,7 @@ from billing.constraints import ConstraintMessages
 from billing.secret_fields import SecretField
 from billing.stored_text import StoredTextField
 from billing.username_template import validate_username_template
+from billing.validators import validate_one_line
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 NOT_NEGATIVE = [MinValueValidator(Decimal("0"))]
@@ -99,6 +100,7 @@ class TariffPlan(ConstraintMessages, models.Model):
     account_template = models.CharField(
         _("Account template"),
         max_length=100,
+        validators=[validate_one_line],
         help_text=_(
             "The ISPmanager user template (Settings → Templates) accounts are created from. If it does "
             "not exist, it is created in ISPmanager with this name and unlimited resources. Resources "

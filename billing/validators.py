@@ -2,6 +2,7 @@
 
 import ipaddress
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -67,3 +68,9 @@ def validate_domain(domain: str) -> None:
     except ValueError:
         return
     raise ValidationError(_("Enter a domain name, not an IP address."))
+
+
+def validate_one_line(value: str) -> None:
+    """A name sent to a panel as it is (e.g. an account template): no line breaks or other control characters."""
+    if any(unicodedata.category(char).startswith("C") for char in value):
+        raise ValidationError(_("Use one line of visible characters: line breaks and control characters are not allowed."))

@@ -143,8 +143,10 @@ def test_tariff_with_unusable_username_template_is_refused_and_not_saved(admin_c
         ("setup_fee", "-1.00", "Ensure this value is greater than or equal to 0."),
         ("name_en", "", "This field is required."),
         ("account_template", "", "This field is required."),
+        ("account_template", "Site\r\nhosting", "Use one line of visible characters"),
+        ("account_template", "Site\thosting\u200e", "Use one line of visible characters"),
     ],
-    ids=["negative-setup-fee", "no-english-name", "no-account-template"],
+    ids=["negative-setup-fee", "no-english-name", "no-account-template", "template-with-line-break", "template-with-tab-and-rtl-mark"],
 )
 def test_tariff_with_bad_main_field_is_refused_and_not_saved(admin_client, vhost_module, field, value, message):
     response = admin_client.post(ADD_URL, tariff_data(vhost_module, **{field: value}))
