@@ -1,29 +1,18 @@
 """Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS (key rotation)."""
 
 from cryptography.fernet import InvalidToken
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils.translation import gettext, ngettext
-from encrypted_fields.fields import EncryptedFieldMixin
 
 from billing.checks import key_check_token_rewrite
 from billing.models import EncryptionKeyCheck
-from billing.secret_fields import configured_fernet
+from billing.secret_fields import configured_fernet, secret_fields
 
 # How many unreadable values the refusal names; the count says how many more there are.
 NAMED_AT_MOST = 20
-
-
-def encrypted_fields():
-    for model in apps.get_models():
-        if model._meta.proxy:
-            continue
-        for field in model._meta.concrete_fields:
-            if isinstance(field, EncryptedFieldMixin):
-                yield model, field
 
 
 class Command(BaseCommand):
@@ -38,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         fernet = configured_fernet()
         readable, unreadable = [], []
-        for model, field in encrypted_fields():
+        for model, field in secret_fields():
             if model is EncryptionKeyCheck:
                 continue  # not a secret: rewritten below to say which keys are in use
             # The ciphertext itself, not the field's reading of it.
