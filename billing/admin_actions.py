@@ -1,4 +1,4 @@
-"""Admin actions that apply a service function to each selected row."""
+"""Admin pieces every app shares: actions that apply a service function to each selected row, read-only records."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -35,3 +35,16 @@ def bulk_action(name: str, description, apply, done_message):
 
     run.__name__ = name
     return admin.action(description=description, permissions=["change"])(run)
+
+
+class ReadOnlyMixin:
+    """For a ModelAdmin or an inline: a record of what happened, looked at, never edited."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from billing.admin_actions import ReadOnlyMixin
 from billing.admin_checks import ConnectionCheckedAdmin, ConnectionCheckedForm
 from billing.forms import NameListField
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
@@ -85,21 +86,8 @@ class IPAssignmentAdmin(admin.ModelAdmin):
     raw_id_fields = ["service"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A record of what happened: looked at, never edited."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdmin):
+class SyncRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "started_at",
         "integration",
@@ -125,7 +113,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SyncChange)
-class SyncChangeAdmin(ReadOnlyAdmin):
+class SyncChangeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["address", "action", "result", "reason", "run"]
     list_filter = ["action", "result", "run__integration"]
     list_select_related = ["run__integration"]

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
-from billing.admin_actions import bulk_action
+from billing.admin_actions import ReadOnlyMixin, bulk_action
 from billing.admin_checks import ConnectionCheckedAdmin, ConnectionCheckedForm
 from provisioning.models import DataCenter, FailedOperation, Operation, OperationAttempt, ProcessingModule
 from provisioning.services import module_check_connection, module_enable, module_operations_resume, operation_resolve, operation_retry
@@ -80,21 +80,11 @@ class ProcessingModuleAdmin(ConnectionCheckedAdmin):
             self.message_user(request, message % {"count": resumed}, messages.INFO)
 
 
-class OperationAttemptInline(admin.TabularInline):
+class OperationAttemptInline(ReadOnlyMixin, admin.TabularInline):
     model = OperationAttempt
     fields = ["number", "worker", "started_at", "heartbeat_at", "lease_until", "finished_at", "duration", "outcome", "error"]
     readonly_fields = fields
     extra = 0
-
-    # The record of who tried what: shown, never edited.
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Operation)
