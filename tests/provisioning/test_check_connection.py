@@ -242,8 +242,4 @@ def test_the_check_message_is_stored_as_a_message_and_read_in_the_readers_langua
         "params": {"edition": "Business", "level": {"msgid": "administrator", "params": {}}, "user": "root"},
     }
     with translation.override("ru"):
-        assert str(module.check_message) == translation.gettext(stored["msgid"]) % {
-            "edition": "Business",
-            "level": translation.gettext("administrator"),
-            "user": "root",
-        }
+        assert str(module.check_message) == "Подключено к ISPmanager Business как администратор root."
