@@ -109,7 +109,7 @@ def service_ips_release(*, service: Service) -> None:
 @dataclass
 class IntegrationCheck:
     ok: bool
-    message: StoredText | str  # str: the panel's own words
+    message: StoredText  # a panel's own words are a verbatim StoredText (ProvisioningError.message)
     blocking: bool = False
     warning: bool = False
 

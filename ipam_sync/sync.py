@@ -197,7 +197,7 @@ def _why(error: ProvisioningError) -> StoredText:
     if isinstance(error, AccessDenied):
         message = gettext_noop("insufficient permission: %(error)s (give administrator credentials to change it)")
         return StoredText(message, {"error": error.message})
-    return StoredText.of(error.message)  # the panel's own words
+    return error.message  # already a stored text: our words as a msgid, the panel's verbatim
 
 
 def _record(run: SyncRun, plan: Plan, result: str, reason: StoredText) -> None:
