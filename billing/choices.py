@@ -95,6 +95,7 @@ class SuspendReason(models.TextChoices):
     NONPAYMENT = "nonpayment", _("Non-payment")
     STAFF = "staff", _("By staff")
     CLIENT = "client", _("By client")
+    ABUSE = "abuse", _("Abuse")
 
 
 class PanelAction(models.TextChoices):

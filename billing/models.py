@@ -243,7 +243,10 @@ class Service(ConstraintMessages, models.Model):
     suspend_reason = models.CharField(_("suspend reason"), max_length=16, choices=SuspendReason.choices, blank=True)
     domain = models.CharField(_("domain"), max_length=253, blank=True)
     period = models.PositiveSmallIntegerField(_("period"), choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
-    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    # When the first period started (the account was first created): every period ends on its day of the month.
+    period_anchor = models.DateTimeField(_("billing anchor"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("paid until"), null=True, blank=True, db_index=True)
+    auto_renew = models.BooleanField(_("auto-renew"), default=True, help_text=_("Renew from the balance at the end of each period."))
     ordered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("ordered by")
     )

@@ -23,10 +23,11 @@ from billing.choices import (
 from billing.constants import MONEY_MAX, QUANTITY_MAX
 from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
+from billing.periods import billing_zone, months_after, period_end_after
 from billing.pricing import tariff_quote
 from billing.selectors import client_balance, service_pending_action
 from billing.signals import panel_action_requested
-from billing.stored_text import Money, Quantity, StoredText
+from billing.stored_text import Day, Money, Quantity, StoredText
 from billing.validators import validate_domain
 
 _S = ServiceStatus
@@ -318,6 +319,63 @@ def order_place(
         ServiceResource(service=service, kind=kind, quantity=quantity) for kind, quantity in quantities.items()
     )
     return service
+
+
+def service_period_start(*, service: Service, at) -> Service:
+    """The account exists: the first period starts now, and its day of the month anchors every later one.
+
+    Only the first activation starts a period: a service resumed or re-opened keeps its anchor and expiry.
+    The caller holds the service's row lock.
+    """
+    if service.period_anchor is None:
+        service.period_anchor, service.expires_at = at, months_after(at, service.period)
+        service.save(update_fields=["period_anchor", "expires_at", "updated_at"])
+    return service
+
+
+# How many periods a renewal may pay ahead at once.
+MAX_RENEW_PERIODS = 12
+
+
+def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, by=None) -> Service:
+    """Charge the balance for `periods` more periods and move the expiry on from where it was (not from today).
+
+    A client who pays late gains no days and one who pays early loses none. The charge's key names the
+    service and the new end of its paid time: the same renewal repeated charges once. `expected_expiry`,
+    when given, is the expiry the caller saw: a renewal that already happened meanwhile (a double click,
+    a second tab, a daily run) is then NothingToDo instead of a second renewal.
+    """
+    if isinstance(periods, bool) or not isinstance(periods, int) or not 1 <= periods <= MAX_RENEW_PERIODS:
+        raise ValidationError({"periods": _("Renew for 1 to %(max)d periods.") % {"max": MAX_RENEW_PERIODS}})
+    with transaction.atomic():
+        locked = Service.objects.select_for_update().get(pk=service.pk)
+        if locked.expires_at is None or locked.period_anchor is None:
+            message = _("Service #%(id)d has no paid period yet: pay for the order first.")
+            raise ValidationError(message % {"id": locked.pk}, code="not_started")
+        if locked.status not in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED):
+            message = _("Service #%(id)d is “%(status)s”: it cannot be renewed.")
+            raise ValidationError(message % {"id": locked.pk, "status": ServiceStatus(locked.status).label}, code="not_now")
+        if expected_expiry is not None and locked.expires_at != expected_expiry:
+            raise NothingToDo(_("Service #%(id)d has just been renewed: nothing was charged.") % {"id": locked.pk}, code="already_renewed")
+        until = period_end_after(anchor=locked.period_anchor, expires_at=locked.expires_at, months=locked.period * periods)
+        amount = locked.price * periods
+        if amount > MONEY_MAX:
+            raise ValidationError(_("This renewal costs more than can be billed at once: renew for fewer periods."), code="price_too_high")
+        if amount:
+            ledger_entry_add(
+                client=locked.client,
+                kind=LedgerEntryKind.CHARGE,
+                amount=amount,
+                reference=StoredText(
+                    gettext_noop("Service #%(id)d, renewal until %(until)s"),
+                    {"id": locked.pk, "until": Day(until.astimezone(billing_zone()).date())},
+                ),
+                created_by=by,
+                idempotency_key=f"service-{locked.pk}-renewal-until-{until.isoformat()}",
+            )
+        locked.expires_at = until
+        locked.save(update_fields=["expires_at", "updated_at"])
+    return locked
 
 
 def service_pay(*, service: Service, by=None) -> Service:

@@ -9,10 +9,11 @@ back as verbatim.
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 from django.db import models
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext
 
 from billing.money import money_format
@@ -41,9 +42,23 @@ class Quantity:
         return number_format(self.value, force_grouping=True)
 
 
+@dataclass(frozen=True)
+class Day:
+    """A calendar date inside a stored text, in the reader's format (en Feb. 28, 2026, ru 28 февраля 2026)."""
+
+    value: date
+
+    def render(self) -> str:
+        return date_format(self.value)
+
+
+# Parameters written in the reader's language when the text is rendered.
+_RENDERED = (Money, Quantity, Day)
+
 _PARAM_TYPES = {
     "money": lambda data: Money(Decimal(data["money"]), data.get("currency", "")),
     "quantity": lambda data: Quantity(data["quantity"]),
+    "day": lambda data: Day(date.fromisoformat(data["day"])),
 }
 
 
@@ -64,7 +79,7 @@ class StoredText:
         """The text in the active language."""
         if not self.msgid:
             return self.verbatim
-        params = {key: value.render() if isinstance(value, (StoredText, Money, Quantity)) else value for key, value in self.params.items()}
+        params = {key: value.render() if isinstance(value, (StoredText, *_RENDERED)) else value for key, value in self.params.items()}
         translated = gettext(self.msgid)
         try:
             return translated % params if params else translated
@@ -110,6 +125,8 @@ def _param_to_json(value):
         return {"money": str(value.amount), "currency": value.currency}
     if isinstance(value, Quantity):
         return {"quantity": value.value}
+    if isinstance(value, Day):
+        return {"day": value.value.isoformat()}
     return value
 
 

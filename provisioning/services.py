@@ -29,7 +29,7 @@ from django.utils.translation import gettext_noop
 from billing.choices import PanelAction, ServiceStatus
 from billing.locks import lock_objects
 from billing.models import Service
-from billing.services import NothingToDo, service_status_change
+from billing.services import NothingToDo, service_period_start, service_status_change
 from billing.stored_text import StoredText
 from ipam_sync.services import service_ips_allocate, service_ips_release, wanted_ips
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, OperationStatus
@@ -237,6 +237,7 @@ def _succeeded(operation: Operation, attempt: OperationAttempt, outcome) -> Oper
             case PanelAction.OPEN:
                 service.panel_username, service.panel_password = outcome, operation.secret
                 service.save(update_fields=["panel_username", "panel_password", "updated_at"])
+                service_period_start(service=service, at=timezone.now())
                 operation.result = StoredText(gettext_noop("Account %(login)s created."), {"login": outcome})
                 if _status_to(service, ServiceStatus.ACTIVE, by=by, reason=operation.result):
                     transaction.on_commit(partial(_notify_client_active, service.pk))
