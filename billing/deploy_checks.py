@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.checks import Error
+from django.utils.translation import gettext
 
 from billing.client_ip import forwarded_client_ip
 
@@ -11,8 +12,8 @@ def test_gateway_check(app_configs, **kwargs):
     if "test" in settings.PAYMENT_GATEWAYS and not settings.DEBUG and not settings.ALLOW_TEST_GATEWAY:
         return [
             Error(
-                "The test payment gateway is enabled with DEBUG off: anyone can top up any amount without paying.",
-                hint='Remove "test" from PAYMENT_GATEWAYS, or set ALLOW_TEST_GATEWAY=1 if this is a public demo.',
+                gettext("The test payment gateway is enabled with DEBUG off: anyone can top up any amount without paying."),
+                hint=gettext('Remove "test" from PAYMENT_GATEWAYS, or set ALLOW_TEST_GATEWAY=1 if this is a public demo.'),
                 id="billing.E101",
             )
         ]
@@ -26,9 +27,11 @@ def trusted_proxies_check(app_configs, **kwargs):
     except ValueError as error:
         return [
             Error(
-                f"TRUSTED_PROXIES / TRUSTED_PROXY_COUNT cannot be used: {error}",
-                hint="TRUSTED_PROXY_COUNT is a number of proxies (0 or more); TRUSTED_PROXIES lists addresses or networks, "
-                "e.g. 127.0.0.1 or 10.0.0.0/8.",
+                gettext("TRUSTED_PROXIES / TRUSTED_PROXY_COUNT cannot be used: %(error)s") % {"error": error},
+                hint=gettext(
+                    "TRUSTED_PROXY_COUNT is a number of proxies (0 or more); TRUSTED_PROXIES lists addresses or networks, "
+                    "e.g. 127.0.0.1 or 10.0.0.0/8."
+                ),
                 id="billing.E102",
             )
         ]
