@@ -414,8 +414,12 @@ class _Handler(WSGIRequestHandler):
         pass
 
 
-def self_signed_certificate() -> tuple[str, str]:
-    """A certificate for 127.0.0.1 signed by itself, as ISPmanager ships one: (certificate, key) in PEM."""
+def self_signed_certificate(name: str = "127.0.0.1") -> tuple[str, str]:
+    """A certificate for `name` signed by itself, as ISPmanager ships one: (certificate, key) in PEM.
+
+    Valid for the address 127.0.0.1 only when `name` is that address (another name makes a CA that signed
+    nothing the emulator serves).
+    """
     import datetime
     import ipaddress
 
@@ -425,20 +429,21 @@ def self_signed_certificate() -> tuple[str, str]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
     )
+    if name == "127.0.0.1":
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(name))]), critical=False)
+    certificate = builder.sign(key, hashes.SHA256())
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return certificate.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
 

@@ -1,18 +1,13 @@
 """A panel's trusted CA is used from memory: no file is written, and no file (planted or not) is trusted."""
 
-import datetime
 import hashlib
 import tempfile
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ipam_sync.ipmanager.client import IPmanagerClient
-from provisioning.coremanager.emulator import EmulatorServer
+from provisioning.coremanager.emulator import EmulatorServer, self_signed_certificate
 from provisioning.errors import TLSFailed
 from provisioning.ispmanager.client import ISPmanagerClient
 from provisioning.ispmanager.emulator import ISPmanagerEmulator
@@ -35,21 +30,8 @@ def other_ca():
     Its own name: with the panel's name too, OpenSSL would pick one of the two by name and the tests
     could not tell "trusts only this CA" from "trusts this CA and requests' bundle".
     """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Some other CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+    certificate, _key = self_signed_certificate("Some other CA")
+    return certificate
 
 
 @pytest.fixture
