@@ -31,6 +31,7 @@ from billing.services import (
     order_check,
     order_place,
     service_action_request,
+    service_auto_renew_set,
     service_mark_paid,
     service_pay,
     service_resources_change,
@@ -233,8 +234,8 @@ class ServiceOrderForm(forms.ModelForm):
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["id", "client", "tariff", "status", "domain", "panel_username", "expires_at", "created_at"]
-    list_filter = ["status", "tariff__product_type", "tariff__processing_module", "suspend_reason"]
+    list_display = ["id", "client", "tariff", "status", "domain", "panel_username", "expires_at", "auto_renew", "created_at"]
+    list_filter = ["status", "tariff__product_type", "tariff__processing_module", "suspend_reason", "auto_renew"]
     list_select_related = ["client", "tariff"]
     search_fields = ["=id", "domain", "panel_username", "client__name", "client__email"]
     autocomplete_fields = ["client"]
@@ -255,6 +256,18 @@ class ServiceAdmin(admin.ModelAdmin):
             _("Mark as paid and create the account"),
             lambda service, user: service_mark_paid(service=service, by=user),
             ngettext_lazy("%(count)d service paid.", "%(count)d services paid.", "count"),
+        ),
+        bulk_action(
+            "auto_renew_on",
+            _("Turn auto-renew on"),
+            lambda service, user: service_auto_renew_set(service=service, enabled=True, by=user),
+            ngettext_lazy("Auto-renew turned on for %(count)d service.", "Auto-renew turned on for %(count)d services.", "count"),
+        ),
+        bulk_action(
+            "auto_renew_off",
+            _("Turn auto-renew off"),
+            lambda service, user: service_auto_renew_set(service=service, enabled=False, by=user),
+            ngettext_lazy("Auto-renew turned off for %(count)d service.", "Auto-renew turned off for %(count)d services.", "count"),
         ),
         _panel_action(
             PanelAction.SUSPEND,

@@ -378,6 +378,24 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
     return locked
 
 
+@transaction.atomic
+def service_auto_renew_set(*, service: Service, enabled: bool, by=None) -> Service:
+    """Switch renewal from the balance on or off, and write it in the service's history."""
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    if locked.status == ServiceStatus.DELETED:
+        raise ValidationError(_("Service #%(id)d is deleted: there is nothing to renew.") % {"id": locked.pk}, code="not_now")
+    if locked.auto_renew == enabled:
+        message = _("Auto-renew of service #%(id)d is already on.") if enabled else _("Auto-renew of service #%(id)d is already off.")
+        raise NothingToDo(message % {"id": locked.pk}, code="unchanged")
+    locked.auto_renew = enabled
+    locked.save(update_fields=["auto_renew", "updated_at"])
+    note = gettext_noop("Auto-renew turned on.") if enabled else gettext_noop("Auto-renew turned off.")
+    ServiceStatusChange.objects.create(
+        service=locked, from_status=locked.status, to_status=locked.status, reason=StoredText(note), changed_by=by
+    )
+    return locked
+
+
 def service_pay(*, service: Service, by=None) -> Service:
     """Pay an ordered service from the balance and start creating its account.
 

@@ -28,5 +28,6 @@ urlpatterns += i18n_patterns(
     path("account/services/<int:service_id>/", views.service_detail, name="service_detail"),
     path("account/services/<int:service_id>/pay/", views.service_pay_view, name="service_pay"),
     path("account/services/<int:service_id>/action/", views.service_action, name="service_action"),
+    path("account/services/<int:service_id>/auto-renew/", views.service_auto_renew, name="service_auto_renew"),
     prefix_default_language=False,
 )

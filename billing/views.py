@@ -53,6 +53,7 @@ from billing.services import (
     NothingToDo,
     client_register,
     order_place,
+    service_auto_renew_set,
     service_client_actions,
     service_client_request,
     service_pay,
@@ -349,6 +350,23 @@ def service_action(request, service_id: int):
             "addresses": service_ip_addresses(service=service),
         },
     )
+
+
+@login_required
+@require_POST
+def service_auto_renew(request, service_id: int):
+    service = client_service(client=client_of(request.user), service_id=service_id)
+    enabled = request.POST.get("enabled") == "on"
+    try:
+        service_auto_renew_set(service=service, enabled=enabled, by=request.user)
+    except NothingToDo as error:
+        messages.info(request, " ".join(error.messages))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        done = _("Auto-renew is on: the service is renewed from your balance.") if enabled else _("Auto-renew is off.")
+        messages.success(request, done)
+    return redirect("service_detail", service_id=service.pk)
 
 
 @csrf_exempt
