@@ -6,7 +6,6 @@ addresses from ones allocated by hand.
 """
 
 import contextlib
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -18,6 +17,7 @@ from billing.models import Service
 from billing.stored_text import StoredText
 from ipam_sync.ipmanager.client import DEFAULT_IP_TYPE, LEVEL_ADMIN, IPmanagerClient
 from ipam_sync.models import IPAssignment, IPmanagerIntegration
+from provisioning.coremanager.check import CheckResult
 from provisioning.errors import AlreadyExists, AuthFailed, NoSuchFunction, NotFound, PermanentError, ProvisioningError
 
 
@@ -106,15 +106,7 @@ def service_ips_release(*, service: Service) -> None:
         assignment.save(update_fields=["released_at"])
 
 
-@dataclass
-class IntegrationCheck:
-    ok: bool
-    message: StoredText  # a panel's own words are a verbatim StoredText (ProvisioningError.message)
-    blocking: bool = False
-    warning: bool = False
-
-
-def integration_check_connection(*, integration: IPmanagerIntegration, save: bool = True) -> IntegrationCheck:
+def integration_check_connection(*, integration: IPmanagerIntegration, save: bool = True) -> CheckResult:
     """Log in as the user (and the administrator, when given) and say what the user may take."""
     result = _check(integration)
     integration.check_ok, integration.check_message, integration.checked_at = result.ok, result.message, timezone.now()
@@ -123,24 +115,24 @@ def integration_check_connection(*, integration: IPmanagerIntegration, save: boo
     return result
 
 
-def _check(integration: IPmanagerIntegration) -> IntegrationCheck:
+def _check(integration: IPmanagerIntegration) -> CheckResult:
     client = ipmanager_client(integration, timeout=settings.PANEL_CHECK_TIMEOUT)
     try:
         name, _level = client.whoami()
     except ProvisioningError as error:
-        return IntegrationCheck(ok=False, message=error.message, blocking=isinstance(error, PermanentError))
+        return CheckResult(ok=False, message=error.message, blocking=isinstance(error, PermanentError))
     try:
         pools, groups = client.pools(), client.iptypes()
     except PermanentError as error:
         if not isinstance(error, NoSuchFunction):
-            return IntegrationCheck(ok=False, message=error.message, blocking=True)
+            return CheckResult(ok=False, message=error.message, blocking=True)
         # The panel has no address pools: a "dummy" integration through ISPmanager Business.
         message = gettext_noop(
             "Logged in as %(user)s. This panel hands out no addresses: a dummy integration, fine when dedicated IPs are not sold."
         )
-        return IntegrationCheck(ok=True, message=StoredText(message, {"user": name}))
+        return CheckResult(ok=True, message=StoredText(message, {"user": name}))
     except ProvisioningError as error:
-        return IntegrationCheck(ok=False, message=error.message)
+        return CheckResult(ok=False, message=error.message)
     usable = sum(pool.size for pool in pools if not pool.hidden)
     if not usable or not groups:
         message = StoredText(
@@ -160,12 +152,12 @@ def _check(integration: IPmanagerIntegration) -> IntegrationCheck:
             admin_name, admin_level = ipmanager_client(integration, administrator=True, timeout=settings.PANEL_CHECK_TIMEOUT).whoami()
         except ProvisioningError as error:
             login = StoredText(gettext_noop("Administrator login: %(error)s"), {"error": error.message})
-            return IntegrationCheck(ok=False, message=_and(message, login), blocking=isinstance(error, AuthFailed))
+            return CheckResult(ok=False, message=_and(message, login), blocking=isinstance(error, AuthFailed))
         if admin_level < LEVEL_ADMIN:
             not_admin = StoredText(gettext_noop("%(user)s is not an IPmanager administrator."), {"user": admin_name})
-            return IntegrationCheck(ok=False, message=_and(message, not_admin), blocking=True)
+            return CheckResult(ok=False, message=_and(message, not_admin), blocking=True)
         message = _and(message, StoredText(gettext_noop("Synchronization runs as administrator %(user)s."), {"user": admin_name}))
-    return IntegrationCheck(ok=True, message=message)
+    return CheckResult(ok=True, message=message)
 
 
 def _and(first: StoredText, then: StoredText) -> StoredText:

@@ -33,10 +33,11 @@ from billing.services import NothingToDo, service_period_start, service_status_c
 from billing.stored_text import StoredText
 from ipam_sync.services import service_ips_allocate, service_ips_release, wanted_ips
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, OperationStatus
+from provisioning.coremanager.check import CheckResult
 from provisioning.coremanager.client import on_call
 from provisioning.errors import PermanentError, ProvisioningError, TransientError
 from provisioning.models import Operation, OperationAttempt, ProcessingModule
-from provisioning.modules.base import CheckResult, backend_for
+from provisioning.modules.base import backend_for
 
 logger = logging.getLogger(__name__)
 

@@ -7,19 +7,7 @@ billing state: the operation runner does, once the panel has confirmed.
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from billing.stored_text import StoredText
-
-
-@dataclass
-class CheckResult:
-    ok: bool
-    message: StoredText
-    edition: str = ""
-    level: str = ""
-    warning: bool = False
-    # A failure the admin must fix before saving (wrong credentials, wrong level, not a panel),
-    # as opposed to a panel that is merely unreachable right now.
-    blocking: bool = False
+from provisioning.coremanager.check import CheckResult
 
 
 @dataclass

@@ -8,9 +8,10 @@ from django.utils.translation import gettext_noop
 from billing.choices import FLAG_RESOURCES, PANEL_LIMITS, ProductType
 from billing.stored_text import StoredText
 from billing.username_template import MAX_LOGIN_LENGTH, expand_username_template
+from provisioning.coremanager.check import CheckResult
 from provisioning.errors import AlreadyExists, PermanentError, ProvisioningError
 from provisioning.ispmanager.client import ISPmanagerClient, level_name, limits_of
-from provisioning.modules.base import CheckResult, ModuleBackend, PanelAccount
+from provisioning.modules.base import ModuleBackend, PanelAccount
 
 # How many numbered variants of a login are tried when the plain one is taken.
 MAX_LOGIN_SUFFIX = 50
