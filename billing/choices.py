@@ -120,3 +120,34 @@ SERVICE_TRANSITIONS = {
     _S.FAILED: {_S.PROCESSING, _S.ACTIVE, _S.SUSPENDED, _S.DELETED},
     _S.DELETED: set(),
 }
+
+
+class BillingRunStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Done with failures")
+
+
+class BillingAction(models.TextChoices):
+    """What the daily billing run does to a service."""
+
+    RENEW = "renew", _("Renew")
+    NOTICE = "notice", _("Notice")
+    SUSPEND = "suspend", _("Suspend for non-payment")
+    RESUME = "resume", _("Resume after payment")
+    DELETE = "delete", _("Delete after non-payment")
+
+
+class BillingOutcome(models.TextChoices):
+    DONE = "done", _("Done")
+    WOULD = "would", _("Would do (dry run)")
+    FAILED = "failed", _("Failed")
+
+
+class NotificationKind(models.TextChoices):
+    RENEWED = "renewed", _("Renewed")
+    LOW_BALANCE = "low_balance", _("Low balance")
+    EXPIRES = "expires", _("Expires without renewal")
+    SUSPENDED = "suspended", _("Suspended for non-payment")
+    RESUMED = "resumed", _("Resumed")
+    DELETED = "deleted", _("Deleted")

@@ -10,10 +10,14 @@ from simple_history.models import HistoricalRecords
 
 from billing.choices import (
     FLAG_RESOURCES,
+    BillingAction,
+    BillingOutcome,
     BillingPeriod,
+    BillingRunStatus,
     Currency,
     Language,
     LedgerEntryKind,
+    NotificationKind,
     PaymentStatus,
     ProductType,
     ResourceKind,
@@ -241,6 +245,8 @@ class Service(ConstraintMessages, models.Model):
     # Changed only through billing.services.service_status_change, which writes the audit row.
     status = models.CharField(_("status"), max_length=16, choices=ServiceStatus.choices, default=ServiceStatus.ORDERED, db_index=True)
     suspend_reason = models.CharField(_("suspend reason"), max_length=16, choices=SuspendReason.choices, blank=True)
+    # When the current suspension took effect: deletion for non-payment counts its days from here.
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True, db_index=True)
     domain = models.CharField(_("domain"), max_length=253, blank=True)
     period = models.PositiveSmallIntegerField(_("period"), choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
     # When the first period started (the account was first created): every period ends on its day of the month.
@@ -364,3 +370,82 @@ class EncryptionKeyCheck(models.Model):
 
     def __str__(self):
         return f"#{self.pk}"
+
+
+class BillingRun(ConstraintMessages, models.Model):
+    """One daily billing run for a calendar date: what it renewed, told, suspended and deleted.
+
+    A real run has one row per date, reused when the date is run again (after a crash it finishes the
+    rest). The lease says the run is alive: another process refuses to start the date while it lasts.
+    """
+
+    day = models.DateField(_("date"), db_index=True)
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    status = models.CharField(_("status"), max_length=16, choices=BillingRunStatus.choices, default=BillingRunStatus.RUNNING)
+    worker = models.CharField(_("worker"), max_length=200, blank=True)
+    started_at = models.DateTimeField(_("started at"))
+    lease_until = models.DateTimeField(_("lease until"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    renewed = models.PositiveIntegerField(_("renewed"), default=0)
+    notified = models.PositiveIntegerField(_("notified"), default=0)
+    suspended = models.PositiveIntegerField(_("suspended"), default=0)
+    resumed = models.PositiveIntegerField(_("resumed"), default=0)
+    deleted = models.PositiveIntegerField(_("deleted"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+
+    constraint_messages = {"billingrun_one_real_run_per_day": _("There is already a billing run for this date.")}
+
+    class Meta:
+        verbose_name = _("billing run")
+        verbose_name_plural = _("billing runs")
+        ordering = ["-day", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["day"], condition=Q(dry_run=False), name="billingrun_one_real_run_per_day")]
+
+    def __str__(self):
+        return f"{self.day}{' (dry run)' if self.dry_run else ''}"
+
+
+class BillingRunItem(models.Model):
+    """What a billing run did to one service, would have done (dry run), or could not do and why."""
+
+    run = models.ForeignKey(BillingRun, on_delete=models.CASCADE, related_name="items", verbose_name=_("billing run"))
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="billing_items", verbose_name=_("service"))
+    action = models.CharField(_("action"), max_length=16, choices=BillingAction.choices)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=BillingOutcome.choices)
+    message = StoredTextField(_("details"), blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("billing run item")
+        verbose_name_plural = _("billing run items")
+        ordering = ["pk"]
+        constraints = [models.UniqueConstraint(fields=["run", "service", "action"], name="billingrunitem_once_per_run")]
+
+    def __str__(self):
+        return f"{self.get_action_display()} #{self.service_id}: {self.get_outcome_display()}"
+
+
+class Notification(models.Model):
+    """An email to a client about its service, recorded when decided and sent after the commit."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("client"))
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications", verbose_name=_("service")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=NotificationKind.choices)
+    # Names what the notice is about (kind, service, date or period): the same notice is never made twice.
+    key = models.CharField(_("key"), max_length=100, unique=True)
+    day = models.DateField(_("date"))
+    # What the email's text needs, stored as values and rendered in the client's language when sent.
+    params = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.service_id or '-'} {self.day}"

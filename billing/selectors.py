@@ -1,16 +1,19 @@
 """Reads of the billing core."""
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
-from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from billing.choices import ProductType, ServiceStatus
+from billing.choices import ProductType, ServiceStatus, SuspendReason
+from billing.cycle_rules import CycleRules, day_start, local_date, today
 from billing.models import Client, LedgerEntry, Payment, Service, TariffPlan
 from provisioning.choices import PENDING_OPERATION_STATUSES
 
@@ -115,3 +118,49 @@ def service_ftp_access(*, service: Service) -> FtpAccess | None:
         return None
     host = urlsplit(service.tariff.processing_module.url).hostname or ""
     return FtpAccess(host=host, port=FTP_PORT, login=service.panel_username, protocol=FTP_PROTOCOL)
+
+
+@dataclass(frozen=True)
+class BillingSummary:
+    """Where a service stands in its billing cycle, as the client area and the admin show it."""
+
+    paid_until: datetime | None
+    next_charge_on: date | None  # auto-renew on: the first date the daily run charges the balance
+    next_charge_amount: Decimal | None
+    overdue: bool  # past its expiry, unpaid, not suspended yet
+    suspended_for_nonpayment: bool
+    suspend_on: date | None  # overdue: when the daily run suspends it
+    delete_on: date | None  # suspended for non-payment: when the daily run deletes it
+
+
+def service_billing_summary(*, service: Service, rules: CycleRules | None = None) -> BillingSummary:
+    rules = rules or CycleRules.from_settings()
+    expiry = service.expires_at
+    running = service.status in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED) and expiry is not None
+    for_nonpayment = service.status == ServiceStatus.SUSPENDED and service.suspend_reason == SuspendReason.NONPAYMENT
+    renews = running and service.auto_renew and (service.status == ServiceStatus.ACTIVE or for_nonpayment)
+    overdue = running and service.status == ServiceStatus.ACTIVE and expiry <= timezone.now()
+    return BillingSummary(
+        paid_until=expiry,
+        next_charge_on=max(rules.renew_on(local_date(expiry)), today()) if renews else None,
+        next_charge_amount=service.price if renews else None,
+        overdue=overdue,
+        suspended_for_nonpayment=for_nonpayment,
+        suspend_on=rules.suspend_on(local_date(expiry)) if overdue else None,
+        delete_on=rules.delete_on(local_date(service.suspended_at)) if for_nonpayment and service.suspended_at else None,
+    )
+
+
+@dataclass(frozen=True)
+class AmountDue:
+    due: Decimal  # what auto-renew charges in the coming days, overdue services included
+    missing: Decimal  # what the balance lacks for it: the amount to top up (0 when covered)
+
+
+def client_amount_due(*, client: Client, days: int = 7) -> AmountDue:
+    """What the client's services renewing from the balance cost up to `days` days ahead, and what the balance lacks."""
+    renewing = Q(status=ServiceStatus.ACTIVE) | Q(status=ServiceStatus.SUSPENDED, suspend_reason=SuspendReason.NONPAYMENT)
+    due = client.services.filter(
+        renewing, auto_renew=True, expires_at__lt=day_start(today() + timedelta(days=days + 1))
+    ).aggregate(due=Coalesce(Sum("price"), _ZERO))["due"].quantize(Decimal("0.01"))
+    return AmountDue(due=due, missing=max(Decimal("0.00"), due - client_balance(client=client)))

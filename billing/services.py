@@ -23,7 +23,7 @@ from billing.choices import (
 from billing.constants import MONEY_MAX, QUANTITY_MAX
 from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
-from billing.periods import billing_zone, months_after, period_end_after
+from billing.periods import billing_zone, months_after, months_between, period_end_after
 from billing.pricing import tariff_quote
 from billing.selectors import client_balance, service_pending_action
 from billing.signals import panel_action_requested
@@ -134,9 +134,10 @@ def service_status_change(*, service: Service, to: str, by=None, reason: StoredT
         )
     locked.status = to
     locked.suspend_reason = suspend_reason if to == ServiceStatus.SUSPENDED else ""
-    locked.save(update_fields=["status", "suspend_reason", "updated_at"])
+    locked.suspended_at = timezone.now() if to == ServiceStatus.SUSPENDED else None
+    locked.save(update_fields=["status", "suspend_reason", "suspended_at", "updated_at"])
     ServiceStatusChange.objects.create(service=locked, from_status=current, to_status=to, reason=reason, changed_by=by)
-    service.status, service.suspend_reason = locked.status, locked.suspend_reason
+    service.status, service.suspend_reason, service.suspended_at = locked.status, locked.suspend_reason, locked.suspended_at
     return locked
 
 
@@ -375,6 +376,41 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
             )
         locked.expires_at = until
         locked.save(update_fields=["expires_at", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def service_expiry_set(*, service: Service, expires_at, reason: str, by=None) -> Service:
+    """Staff move a service's paid-until date, saying why; the change is written in its history.
+
+    Later periods keep the anchor day when the new date is one of its period ends; otherwise the new
+    date becomes the anchor (a date staff chose is where the following periods end).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say why the date changes: it is kept in the service's history.")})
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    if locked.status not in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED) or locked.period_anchor is None:
+        message = _("Service #%(id)d has no running period: its expiry cannot be changed.")
+        raise ValidationError(message % {"id": locked.pk}, code="not_now")
+    if expires_at == locked.expires_at:
+        raise NothingToDo(_("Service #%(id)d already expires then: nothing was changed.") % {"id": locked.pk}, code="unchanged")
+    old = locked.expires_at
+    if months_after(locked.period_anchor, months_between(locked.period_anchor, expires_at)) != expires_at:
+        locked.period_anchor = expires_at
+    locked.expires_at = expires_at
+    locked.save(update_fields=["expires_at", "period_anchor", "updated_at"])
+    zone = billing_zone()
+    ServiceStatusChange.objects.create(
+        service=locked,
+        from_status=locked.status,
+        to_status=locked.status,
+        reason=StoredText(
+            gettext_noop("Paid until changed by staff: %(old)s → %(new)s (%(reason)s)."),
+            {"old": Day(old.astimezone(zone).date()), "new": Day(expires_at.astimezone(zone).date()), "reason": reason},
+        ),
+        changed_by=by,
+    )
     return locked
 
 

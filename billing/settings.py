@@ -145,6 +145,19 @@ PROVISIONING_RETRY_SECONDS = env.int("PROVISIONING_RETRY_SECONDS", default=30)
 # attempt whose lease ran out (its worker died). Longer than one panel call can take.
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=round(sum(PANEL_TIMEOUT)) + 30)
 
+# The daily billing run (manage.py billing_daily), in calendar days of TIME_ZONE: renew this many days
+# before the expiry, send the notices that many days before it, suspend an unpaid service this many
+# days after it, and delete one suspended for non-payment this many days after the suspension.
+BILLING_RENEW_DAYS_BEFORE = env.int("BILLING_RENEW_DAYS_BEFORE", default=3)
+BILLING_NOTICE_DAYS = [int(day) for day in env.list("BILLING_NOTICE_DAYS", default=["7", "3", "1"])]
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=3)
+BILLING_DELETE_AFTER_DAYS = env.int("BILLING_DELETE_AFTER_DAYS", default=14)
+# A run renews its lease as it goes; another process may take a date over once the lease ran out
+# (the first run died). Long enough for one service's work.
+BILLING_RUN_LEASE_SECONDS = env.int("BILLING_RUN_LEASE_SECONDS", default=120)
+# When cron starts the daily run (crontab syntax, the server's clock).
+BILLING_DAILY_SCHEDULE = env.str("BILLING_DAILY_SCHEDULE", default="30 0 * * *")
+
 # Production hardening. TLS itself (redirect to https, HSTS) is the reverse proxy's job by
 # default; set SECURE_SSL_REDIRECT / SECURE_HSTS_SECONDS when Django should do it instead.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -215,6 +228,7 @@ PASSWORD_REVEAL_SECONDS = 300
 CRONJOBS = [
     ("*/5 * * * *", "django.core.management.call_command", ["recover_operations"]),
     ("15 3 * * *", "django.core.management.call_command", ["sync_ips"]),
+    (BILLING_DAILY_SCHEDULE, "django.core.management.call_command", ["billing_daily"]),
 ]
 
 LOGGING = {
