@@ -1,6 +1,7 @@
 """Argument types for management commands' options."""
 
 import argparse
+from datetime import date
 
 
 def non_negative_int(text: str) -> int:
@@ -12,3 +13,11 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
     return value
+
+
+def iso_date(text: str) -> date:
+    """A calendar date written YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: write it as YYYY-MM-DD") from None

@@ -1,7 +1,10 @@
 """Writes of the billing core. Every function here is the one place its rule lives."""
 
+import contextlib
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -14,6 +17,7 @@ from billing.choices import (
     FLAG_RESOURCES,
     SERVICE_TRANSITIONS,
     LedgerEntryKind,
+    NotificationKind,
     PanelAction,
     ProductType,
     ResourceKind,
@@ -23,6 +27,7 @@ from billing.choices import (
 from billing.constants import MONEY_MAX, QUANTITY_MAX
 from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
+from billing.notifications import notify
 from billing.periods import billing_zone, months_after, months_between, period_end_after
 from billing.pricing import tariff_quote
 from billing.selectors import client_balance, service_pending_action
@@ -107,7 +112,7 @@ def ledger_entry_add(
                 balance = client_balance(client=client)
                 if balance < amount:
                     raise InsufficientFunds(missing=amount - balance, currency=client.currency)
-            return LedgerEntry.objects.create(
+            entry = LedgerEntry.objects.create(
                 client=client,
                 kind=kind,
                 amount=signed,
@@ -115,6 +120,11 @@ def ledger_entry_add(
                 created_by=created_by,
                 idempotency_key=idempotency_key,
             )
+            if kind == LedgerEntryKind.TOPUP:
+                from billing.cycle import money_arrived  # the cycle builds on this module
+
+                money_arrived(client.pk)
+            return entry
     except IntegrityError:
         # Another request with the same key won the race; its entry is the answer.
         if idempotency_key:
@@ -132,13 +142,32 @@ def service_status_change(*, service: Service, to: str, by=None, reason: StoredT
             _("A service cannot go from %(from)s to %(to)s.") % {"from": current.label, "to": ServiceStatus(to).label},
             code="transition",
         )
+    was_for_nonpayment = current == ServiceStatus.SUSPENDED and locked.suspend_reason == SuspendReason.NONPAYMENT
     locked.status = to
     locked.suspend_reason = suspend_reason if to == ServiceStatus.SUSPENDED else ""
     locked.suspended_at = timezone.now() if to == ServiceStatus.SUSPENDED else None
     locked.save(update_fields=["status", "suspend_reason", "suspended_at", "updated_at"])
     ServiceStatusChange.objects.create(service=locked, from_status=current, to_status=to, reason=reason, changed_by=by)
     service.status, service.suspend_reason, service.suspended_at = locked.status, locked.suspend_reason, locked.suspended_at
+    _nonpayment_notify(locked, was_for_nonpayment)
     return locked
+
+
+def _nonpayment_notify(service: Service, was_for_nonpayment: bool) -> None:
+    """Tell the client when non-payment suspended its service, and when that ends: resumed or deleted."""
+    moment = timezone.now()
+    day = moment.astimezone(billing_zone()).date()
+    if service.status == ServiceStatus.SUSPENDED and service.suspend_reason == SuspendReason.NONPAYMENT:
+        delete_on = day + timedelta(days=settings.BILLING_DELETE_AFTER_DAYS)
+        kind, params = NotificationKind.SUSPENDED, {"delete_on": delete_on.isoformat()}
+    elif was_for_nonpayment and service.status == ServiceStatus.ACTIVE:
+        until = service.expires_at and service.expires_at.astimezone(billing_zone()).date().isoformat()
+        kind, params = NotificationKind.RESUMED, {"until": until} if until else {}
+    elif was_for_nonpayment and service.status == ServiceStatus.DELETED:
+        kind, params = NotificationKind.DELETED, {}
+    else:
+        return
+    notify(service=service, kind=kind, key=f"{kind}:{service.pk}:{moment.isoformat()}", day=day, params=params)
 
 
 def service_resources_fill(*, service: Service) -> None:
@@ -376,6 +405,13 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
             )
         locked.expires_at = until
         locked.save(update_fields=["expires_at", "updated_at"])
+        params = {"until": until.astimezone(billing_zone()).date().isoformat(), "amount": str(amount), "periods": periods}
+        day = timezone.now().astimezone(billing_zone()).date()
+        notify(service=locked, kind=NotificationKind.RENEWED, key=f"renewed:{locked.pk}:{until.isoformat()}", day=day, params=params)
+        if locked.status == ServiceStatus.SUSPENDED and locked.suspend_reason == SuspendReason.NONPAYMENT and until > timezone.now():
+            # Refused when already on its way, or while the suspension itself still is: the daily run resumes it once paid.
+            with contextlib.suppress(ValidationError):
+                service_action_request(service=locked, action=PanelAction.RESUME, by=by, reason=StoredText(gettext_noop("paid")))
     return locked
 
 
@@ -484,8 +520,31 @@ REQUESTABLE_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.RESUME, PanelAction.CL
 CONFIRMED_BY_CLIENT = (PanelAction.SUSPEND, PanelAction.CLOSE)
 
 
+# A client renews a service that runs, or that paying brings back: never one that staff suspended (abuse included).
+CLIENT_RENEWABLE_SUSPENSIONS = (SuspendReason.NONPAYMENT, SuspendReason.CLIENT)
+
+
+def service_client_renewable(service: Service) -> bool:
+    """Whether the client may renew the service now: its first period has started and nobody but the client stopped it."""
+    if service.expires_at is None or service.period_anchor is None:
+        return False
+    return service.status == ServiceStatus.ACTIVE or (
+        service.status == ServiceStatus.SUSPENDED and service.suspend_reason in CLIENT_RENEWABLE_SUSPENSIONS
+    )
+
+
+@transaction.atomic
+def service_client_renew(*, service: Service, periods: int, expected_expiry, user) -> Service:
+    """Renew Now in the client area: service_renew, for a service the client may renew (checked under the row lock)."""
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    if not service_client_renewable(locked):
+        message = _("Service #%(id)d cannot be renewed here: please contact support.")
+        raise ValidationError(message % {"id": locked.pk}, code="not_renewable")
+    return service_renew(service=locked, periods=periods, expected_expiry=expected_expiry, by=user)
+
+
 def service_client_actions(service: Service) -> dict:
-    """What the client area offers for a service: pay, suspend, resume, close (booleans).
+    """What the client area offers for a service: pay, renew, suspend, resume, close (booleans).
 
     `pending` is the panel action already on its way, if any: until the panel has done it, nothing
     else is offered.
@@ -495,6 +554,7 @@ def service_client_actions(service: Service) -> dict:
     return {
         "pending": pending,
         "pay": service.status == ServiceStatus.ORDERED,
+        "renew": service_client_renewable(service),
         "suspend": idle and service.status in REQUESTABLE_IN[PanelAction.SUSPEND],
         "resume": idle and service.status in REQUESTABLE_IN[PanelAction.RESUME] and service.suspend_reason == SuspendReason.CLIENT,
         "close": idle and (service.status == ServiceStatus.ORDERED or service.status in REQUESTABLE_IN[PanelAction.CLOSE]),
