@@ -1,6 +1,7 @@
 """Form pieces the admin forms of every app share."""
 
 import re
+from datetime import datetime
 from decimal import Decimal
 
 from django import forms
@@ -9,13 +10,14 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from billing.choices import ProductType, ResourceKind
+from billing.choices import BillingPeriod, ProductType, ResourceKind
 from billing.constants import QUANTITY_MAX
 from billing.login_limits import password_confirm
 from billing.money import money_format
 from billing.secret_fields import is_unreadable
-from billing.services import email_login
+from billing.services import MAX_RENEW_PERIODS, email_login
 
 
 def add_service_errors(form, error: ValidationError) -> None:
@@ -174,3 +176,49 @@ class LimitedPasswordChangeForm(PasswordChangeForm):
         if not password_confirm(request=self.request, password=self.cleaned_data["old_password"]):
             raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
         return self.cleaned_data["old_password"]
+
+
+def renewal_length(period: int, count: int) -> str:
+    """`count` periods of `period` months in the tariff's own unit: "3 months", "2 quarters (6 months)", "1 year"."""
+    months = period * count
+    if period % 12 == 0:
+        years = months // 12
+        return ngettext("%(count)d year", "%(count)d years", years) % {"count": years}
+    in_months = ngettext("%(count)d month", "%(count)d months", months) % {"count": months}
+    if period == BillingPeriod.QUARTER:
+        unit = ngettext("%(count)d quarter (%(months)s)", "%(count)d quarters (%(months)s)", count)
+    elif period == BillingPeriod.HALF_YEAR:
+        unit = ngettext("%(count)d half-year (%(months)s)", "%(count)d half-years (%(months)s)", count)
+    else:
+        return in_months
+    return unit % {"count": count, "months": in_months}
+
+
+class RenewForm(forms.Form):
+    """Renew Now: how many periods ahead, and the paid-until the client saw (a repeated submit then charges nothing)."""
+
+    periods = forms.TypedChoiceField(label=_("Renew for"), coerce=int)
+    # An ISO timestamp written by the service page; anything else is refused, never guessed at.
+    expires = forms.Field(widget=forms.HiddenInput)
+    EXPIRES_INVALID = _("The renewal form did not carry a valid paid-until date: open the service page and renew from there.")
+
+    def __init__(self, *args, service, **kwargs):
+        kwargs.setdefault("initial", {"periods": 1, "expires": service.expires_at.isoformat() if service.expires_at else ""})
+        super().__init__(*args, **kwargs)
+        currency = service.tariff.currency
+        self.fields["periods"].choices = [
+            (count, f"{renewal_length(service.period, count)} — {money_format(service.price * count, currency)}")
+            for count in range(1, MAX_RENEW_PERIODS + 1)
+        ]
+        wrong_periods = _("Choose how long to renew for: 1 to %(max)d periods.") % {"max": MAX_RENEW_PERIODS}
+        self.fields["periods"].error_messages |= {"required": wrong_periods, "invalid_choice": wrong_periods}
+        self.fields["expires"].error_messages["required"] = self.EXPIRES_INVALID
+
+    def clean_expires(self) -> datetime:
+        try:
+            moment = datetime.fromisoformat(self.cleaned_data["expires"])
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise ValidationError(self.EXPIRES_INVALID, code="expires")
+        return moment

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from billing.choices import ProductType, ServiceStatus, SuspendReason
 from billing.cycle_rules import CycleRules, day_start, local_date, today
 from billing.models import Client, LedgerEntry, Payment, Service, TariffPlan
+from billing.periods import period_end_after
 from provisioning.choices import PENDING_OPERATION_STATUSES
 
 _MONEY = DecimalField(max_digits=12, decimal_places=2)
@@ -149,6 +150,19 @@ def service_billing_summary(*, service: Service, rules: CycleRules | None = None
         suspend_on=rules.suspend_on(local_date(expiry)) if overdue else None,
         delete_on=rules.delete_on(local_date(service.suspended_at)) if for_nonpayment and service.suspended_at else None,
     )
+
+
+@dataclass(frozen=True)
+class RenewalQuote:
+    periods: int
+    amount: Decimal  # charged at once
+    until: datetime  # the new paid-until
+
+
+def service_renewal_quote(*, service: Service, periods: int) -> RenewalQuote:
+    """What renewing a started service for `periods` more periods costs now and until when it is then paid (as service_renew does it)."""
+    until = period_end_after(anchor=service.period_anchor, expires_at=service.expires_at, months=service.period * periods)
+    return RenewalQuote(periods=periods, amount=service.price * periods, until=until)
 
 
 @dataclass(frozen=True)

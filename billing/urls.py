@@ -29,5 +29,7 @@ urlpatterns += i18n_patterns(
     path("account/services/<int:service_id>/pay/", views.service_pay_view, name="service_pay"),
     path("account/services/<int:service_id>/action/", views.service_action, name="service_action"),
     path("account/services/<int:service_id>/auto-renew/", views.service_auto_renew, name="service_auto_renew"),
+    path("account/services/<int:service_id>/renew/", views.service_renew_view, name="service_renew"),
+    path("account/notifications/", views.notifications, name="notifications"),
     prefix_default_language=False,
 )

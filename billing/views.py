@@ -12,8 +12,10 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, translate_url
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.functional import SimpleLazyObject
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -27,15 +29,19 @@ from billing.forms import (
     LoginForm,
     OrderForm,
     RegistrationForm,
+    RenewForm,
     TopUpForm,
     add_service_errors,
+    renewal_length,
 )
 from billing.login_limits import login_lockout_clear
 from billing.models import Client, TariffPlan
+from billing.money import money_format
 from billing.payments import GATEWAYS, enabled_gateways, payment_callback, payment_start
 from billing.pricing import tariff_quote
 from billing.secret_fields import is_unreadable
 from billing.selectors import (
+    client_amount_due,
     client_balance,
     client_of,
     client_payment,
@@ -45,6 +51,7 @@ from billing.selectors import (
     client_unpaid_services,
     service_ftp_access,
     service_ip_addresses,
+    service_renewal_quote,
     shop_tariffs,
 )
 from billing.services import (
@@ -55,6 +62,8 @@ from billing.services import (
     order_place,
     service_auto_renew_set,
     service_client_actions,
+    service_client_renew,
+    service_client_renewable,
     service_client_request,
     service_pay,
 )
@@ -63,6 +72,8 @@ from billing.shop_cache import shop_page, shop_sections, shop_window_key
 REVEAL_SESSION_KEY = "panel_password_reveal_until"
 ORDER_DRAFT_SESSION_KEY = "order_draft"
 ORDER_DRAFT_MAX_LENGTH = 300  # longer than any valid value: a domain is at most 253 characters
+# The client area warns when the balance will not cover what auto-renew charges this many days ahead.
+DUE_BANNER_DAYS = 7
 
 
 def shop(request):
@@ -203,6 +214,8 @@ def client_area(request):
         {
             "client": client,
             "balance": client_balance(client=client),
+            "due": client_amount_due(client=client, days=DUE_BANNER_DAYS),
+            "due_days": DUE_BANNER_DAYS,
             "services": client_services(client=client).exclude(status=ServiceStatus.DELETED),
             "entries": client.ledger_entries.all()[:5],
         },
@@ -280,6 +293,9 @@ def service_detail(request, service_id: int):
         {
             "service": service,
             "balance": client_balance(client=client),
+            "due": client_amount_due(client=client, days=DUE_BANNER_DAYS),
+            "due_days": DUE_BANNER_DAYS,
+            "renew_form": RenewForm(service=service),
             "form": form,
             # A deleted account is gone from the panel: its password opens nothing.
             "show_password": show_password and bool(service.panel_password) and service.status != ServiceStatus.DELETED,
@@ -367,6 +383,72 @@ def service_auto_renew(request, service_id: int):
         done = _("Auto-renew is on: the service is renewed from your balance.") if enabled else _("Auto-renew is off.")
         messages.success(request, done)
     return redirect("service_detail", service_id=service.pk)
+
+
+@login_required
+def service_renew_view(request, service_id: int):
+    """Renew Now: the periods chosen on the service page, then a page with the amount and the new paid-until that waits for a "yes".
+
+    The form carries the paid-until the client saw: a second "yes" (a double click, the back button) finds
+    it moved and charges nothing.
+    """
+    client = client_of(request.user)
+    service = client_service(client=client, service_id=service_id)
+    if not service_client_renewable(service):
+        messages.error(request, _("This action is not available now."))
+        return redirect("service_detail", service_id=service.pk)
+    form = RenewForm(request.POST if request.method == "POST" else request.GET, service=service)
+    if not form.is_valid():
+        messages.error(request, " ".join(message for errors in form.errors.values() for message in errors))
+        return redirect("service_detail", service_id=service.pk)
+    periods, seen = form.cleaned_data["periods"], form.cleaned_data["expires"]
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        try:
+            renewed = service_client_renew(service=service, periods=periods, expected_expiry=seen, user=request.user)
+        except InsufficientFunds as error:
+            top_up = f"{reverse('balance')}?amount={error.missing}"
+            messages.error(request, format_html('{} <a href="{}">{}</a>', error.messages[0], top_up, _("Top up the balance")))
+        except NothingToDo as error:
+            messages.info(request, " ".join(error.messages))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                _("Service #%(id)d is renewed until %(until)s. Your balance is now %(balance)s.")
+                % {
+                    "id": renewed.pk,
+                    "until": date_format(timezone.localtime(renewed.expires_at), "DATE_FORMAT"),
+                    "balance": money_format(client_balance(client=client), client.currency),
+                },
+            )
+        return redirect("service_detail", service_id=service.pk)
+    if seen != service.expires_at:
+        # Renewed meanwhile (another tab, the daily run): the page the choice was made on is out of date.
+        messages.info(request, _("Service #%(id)d has just been renewed: check its new paid-until date first.") % {"id": service.pk})
+        return redirect("service_detail", service_id=service.pk)
+    quote = service_renewal_quote(service=service, periods=periods)
+    balance = client_balance(client=client)
+    return render(
+        request,
+        "account/service_renew.html",
+        {
+            "service": service,
+            "form": form,
+            "quote": quote,
+            "length": renewal_length(service.period, periods),
+            "balance": balance,
+            "missing": max(quote.amount - balance, 0),
+        },
+    )
+
+
+@login_required
+def notifications(request):
+    """The notices sent to the client about its services, newest first."""
+    client = client_of(request.user)
+    page = Paginator(client.notifications.select_related("service"), 25).get_page(request.GET.get("page"))
+    return render(request, "account/notifications.html", {"page": page})
 
 
 @csrf_exempt

@@ -428,9 +428,9 @@ def test_client_area_shows_the_balance_with_its_recent_entries_and_the_services(
     assert "Charge · -350.00 RUB" in text
     assert "Top-up · 1,000.00 RUB" in text
     assert Page(response).table() == [
-        ["#", "Plan", "Domain", "Status", "Panel login"],
-        [str(waiting.pk), "Start", "—", "Ordered", "—"],
-        [str(active.pk), "Start", "shop.example.com", "Active", "user41"],
+        ["#", "Plan", "Domain", "Status", "Paid until", "Next charge", "Panel login"],
+        [str(waiting.pk), "Start", "—", "Ordered", "—", "—", "—"],
+        [str(active.pk), "Start", "shop.example.com", "Active", "—", "—", "user41"],
     ]
 
 
@@ -741,8 +741,8 @@ def test_order_history_lists_every_service_including_deleted_ones_and_the_paymen
     assert response.status_code == 200
     services_table, payments_table = response.content.decode().split("<h2>Payments</h2>")
     rows = Page(response).table()
-    assert [str(active.pk), "Start", "live.example.com", "Active", "user9"] in rows
-    assert [str(deleted.pk), "Start", "gone.example.com", "Deleted", "—"] in rows
+    assert [str(active.pk), "Start", "live.example.com", "Active", "—", "—", "user9"] in rows
+    assert [str(deleted.pk), "Start", "gone.example.com", "Deleted", "—", "—", "—"] in rows
     assert "gone.example.com" in services_table
     assert [(row[0], row[2], row[3]) for row in rows if row[0] in ("PAAAA1", "PBBBB2", "POTHER")] == [
         ("PBBBB2", "20.00 RUB", "Paid"),
@@ -844,8 +844,9 @@ def add_services(customer, count):
     top_up(customer, "1.00")
 
 
-# session, user, client, balance, entries, services, their resources
-CLIENT_AREA_QUERIES = 7
+# session, user, client, balance, what auto-renew charges in the next 7 days and the balance again (the banner), entries,
+# services, their resources
+CLIENT_AREA_QUERIES = 9
 # session, user, client, services, their resources, payments
 ORDERS_QUERIES = 6
 
