@@ -87,9 +87,11 @@ def service_plan(
         return []
     steps, expires_at = [], service.expires_at
     if service.auto_renew and not renewed and day >= rules.renew_on(local_date(expires_at)) and balance >= service.price:
-        steps.append(Step(_A.RENEW))
-        expires_at = period_end_after(anchor=service.period_anchor, expires_at=expires_at, months=service.period)
-        balance -= service.price
+        renewed_until = period_end_after(anchor=service.period_anchor, expires_at=expires_at, months=service.period)
+        # A suspended service is renewed only when that pays for today: never charged and then deleted.
+        if not for_nonpayment or local_date(renewed_until) > day:
+            steps.append(Step(_A.RENEW))
+            expires_at, balance = renewed_until, balance - service.price
     expiry = local_date(expires_at)
     if for_nonpayment:
         if expiry > day:

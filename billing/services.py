@@ -1,10 +1,8 @@
 """Writes of the billing core. Every function here is the one place its rule lives."""
 
 import contextlib
-from datetime import timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -25,6 +23,7 @@ from billing.choices import (
     SuspendReason,
 )
 from billing.constants import MONEY_MAX, QUANTITY_MAX
+from billing.cycle_rules import CycleRules
 from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
 from billing.notifications import notify
@@ -158,8 +157,7 @@ def _nonpayment_notify(service: Service, was_for_nonpayment: bool) -> None:
     moment = timezone.now()
     day = moment.astimezone(billing_zone()).date()
     if service.status == ServiceStatus.SUSPENDED and service.suspend_reason == SuspendReason.NONPAYMENT:
-        delete_on = day + timedelta(days=settings.BILLING_DELETE_AFTER_DAYS)
-        kind, params = NotificationKind.SUSPENDED, {"delete_on": delete_on.isoformat()}
+        kind, params = NotificationKind.SUSPENDED, {"delete_on": CycleRules.from_settings().delete_on(day).isoformat()}
     elif was_for_nonpayment and service.status == ServiceStatus.ACTIVE:
         until = service.expires_at and service.expires_at.astimezone(billing_zone()).date().isoformat()
         kind, params = NotificationKind.RESUMED, {"until": until} if until else {}
