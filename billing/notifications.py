@@ -6,7 +6,7 @@ the error on the row and never rolls back the billing that decided it.
 """
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 
 from django.conf import settings
@@ -110,7 +110,15 @@ def notification_send(*, notification_id: int) -> bool:
     return True
 
 
+# Cron retries unsent notices this long; older ones (an address that never accepts mail) stay for staff.
+RETRY_FOR = timedelta(days=3)
+
+
 def notifications_send_pending() -> int:
-    """Send every notice not sent yet (after the mail server was down), oldest first; how many were sent."""
-    pending = Notification.objects.filter(sent_at__isnull=True).order_by("pk").values_list("pk", flat=True)
+    """Send every notice not sent yet (the mail server was down, or a worker died), oldest first; how many were sent.
+
+    Cron runs it every 15 minutes; it looks back RETRY_FOR, so a notice that can never be delivered is not retried forever.
+    """
+    recent = Notification.objects.filter(sent_at__isnull=True, created_at__gte=timezone.now() - RETRY_FOR)
+    pending = recent.order_by("pk").values_list("pk", flat=True)
     return sum(notification_send(notification_id=pk) for pk in pending)

@@ -231,6 +231,7 @@ CRONJOBS = [
     ("*/5 * * * *", "django.core.management.call_command", ["recover_operations"]),
     ("15 3 * * *", "django.core.management.call_command", ["sync_ips"]),
     (BILLING_DAILY_SCHEDULE, "django.core.management.call_command", ["billing_daily"]),
+    ("*/15 * * * *", "billing.notifications.notifications_send_pending"),
 ]
 
 LOGGING = {

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
@@ -258,3 +259,17 @@ def test_two_workers_sending_the_same_notice_send_one_email(service):
 
     assert outcomes == [None] * 4
     assert len(mail.outbox) == 1
+
+
+def test_unsent_notices_older_than_three_days_are_left_for_staff(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    service = ServiceFactory()
+    with time_machine.travel(datetime(2026, 3, 1, 9, tzinfo=UTC), tick=False):
+        notify(service=service, kind=NotificationKind.DELETED, key="old", day=date(2026, 3, 1))
+    with time_machine.travel(datetime(2026, 3, 3, 9, tzinfo=UTC), tick=False):
+        notify(service=service, kind=NotificationKind.DELETED, key="recent", day=date(2026, 3, 3))
+
+    with time_machine.travel(datetime(2026, 3, 4, 12, tzinfo=UTC), tick=False):
+        assert notifications_send_pending() == 1
+
+    assert list(Notification.objects.filter(sent_at__isnull=True).values_list("key", flat=True)) == ["old"]
