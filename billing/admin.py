@@ -1,19 +1,31 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.urls import reverse
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
+from django.utils.translation import gettext_noop, ngettext_lazy
 from modeltranslation.admin import TranslationAdmin
 
 from billing import admin_auth  # noqa: F401 - users and groups, with permissions named in the reader's language
-from billing.admin_actions import bulk_action
+from billing.admin_actions import ReadOnlyMixin, bulk_action
 from billing.choices import LedgerEntryKind, PanelAction, ProductType, ResourceKind, ServiceStatus, SuspendReason
+from billing.cycle_rules import day_start, local_date, today
 from billing.forms import add_service_errors
 from billing.models import (
+    BillingRun,
+    BillingRunItem,
     Client,
     LedgerEntry,
+    Notification,
     Payment,
     Service,
     ServiceResource,
@@ -23,20 +35,26 @@ from billing.models import (
     TariffResource,
 )
 from billing.money import money_format
+from billing.notifications import notification_send
 from billing.payments import GATEWAYS, gateway_name, payment_cancel, payment_confirm
-from billing.selectors import client_list_with_balance
+from billing.periods import billing_zone
+from billing.selectors import client_list_with_balance, service_billing_summary
 from billing.services import (
+    NothingToDo,
     ledger_amount_validate,
     ledger_entry_add,
     order_check,
     order_place,
     service_action_request,
     service_auto_renew_set,
+    service_expiry_set,
     service_mark_paid,
     service_pay,
+    service_renew,
     service_resources_change,
     service_resources_check,
 )
+from billing.stored_text import StoredText
 
 STAFF_LEDGER_KINDS = [(kind.value, kind.label) for kind in LedgerEntryKind if kind != LedgerEntryKind.CHARGE]
 
@@ -232,10 +250,60 @@ class ServiceOrderForm(forms.ModelForm):
             add_service_errors(self, error)
 
 
+class ServiceExpiryFilter(admin.SimpleListFilter):
+    """Where services stand in their billing cycle, by the calendar dates of the billing time zone."""
+
+    title = _("expires")
+    parameter_name = "expires"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("7", _("in the next 7 days")),
+            ("30", _("in the next 30 days")),
+            ("overdue", _("overdue")),
+            ("nonpayment", _("suspended for non-payment")),
+        ]
+
+    def queryset(self, request, queryset):
+        value, now = self.value(), timezone.now()
+        if value in ("7", "30"):
+            # Not expired yet, and expiring on one of the next N dates (today included).
+            until = day_start(today() + timedelta(days=int(value) + 1))
+            running = [ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED]
+            return queryset.filter(status__in=running, expires_at__gt=now, expires_at__lt=until)
+        if value == "overdue":
+            return queryset.filter(status=ServiceStatus.ACTIVE, expires_at__lte=now)
+        if value == "nonpayment":
+            return queryset.filter(status=ServiceStatus.SUSPENDED, suspend_reason=SuspendReason.NONPAYMENT)
+        return queryset  # no filter, or a value that is none of the above
+
+
+# How far from today staff may move a paid-until date: a typo of the year is refused, not saved.
+EXPIRY_MAX_YEARS = 10
+
+
+class ServiceExpiryForm(forms.Form):
+    """Staff move a service's paid-until date, in the billing time zone, and say why (kept in its history)."""
+
+    expires_at = forms.SplitDateTimeField(label=_("Paid until"), widget=AdminSplitDateTime)
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_expires_at(self):
+        value = self.cleaned_data["expires_at"]
+        reach = timedelta(days=365 * EXPIRY_MAX_YEARS)
+        if not timezone.now() - reach <= value <= timezone.now() + reach:
+            raise ValidationError(_("Choose a date within %(years)d years of today."), params={"years": EXPIRY_MAX_YEARS}, code="too_far")
+        return value
+
+
+def _renewed_until(service: Service) -> str:
+    return _("renewed until %(date)s.") % {"date": date_format(local_date(service.expires_at))}
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
     list_display = ["id", "client", "tariff", "status", "domain", "panel_username", "expires_at", "auto_renew", "created_at"]
-    list_filter = ["status", "tariff__product_type", "tariff__processing_module", "suspend_reason", "auto_renew"]
+    list_filter = ["status", ServiceExpiryFilter, "tariff__product_type", "tariff__processing_module", "suspend_reason", "auto_renew"]
     list_select_related = ["client", "tariff"]
     search_fields = ["=id", "domain", "panel_username", "client__name", "client__email"]
     autocomplete_fields = ["client"]
@@ -268,6 +336,26 @@ class ServiceAdmin(admin.ModelAdmin):
             _("Turn auto-renew off"),
             lambda service, user: service_auto_renew_set(service=service, enabled=False, by=user),
             ngettext_lazy("Auto-renew turned off for %(count)d service.", "Auto-renew turned off for %(count)d services.", "count"),
+        ),
+        bulk_action(
+            "renew_now",
+            _("Renew now (one period) from the client's balance"),
+            # The expiry staff saw: a renewal made meanwhile (the daily run, the client) is not charged twice.
+            lambda service, user: service_renew(service=service, periods=1, expected_expiry=service.expires_at, by=user),
+            ngettext_lazy("%(count)d service renewed.", "%(count)d services renewed.", "count"),
+            done_detail=_renewed_until,
+        ),
+        bulk_action(
+            "suspend_for_abuse",
+            _("Suspend for abuse"),
+            lambda service, user: service_action_request(
+                service=service,
+                action=PanelAction.SUSPEND,
+                by=user,
+                reason=StoredText(gettext_noop("suspended by staff for abuse")),
+                suspend_reason=SuspendReason.ABUSE,
+            ),
+            ngettext_lazy("%(count)d service will be suspended for abuse.", "%(count)d services will be suspended for abuse.", "count"),
         ),
         _panel_action(
             PanelAction.SUSPEND,
@@ -324,7 +412,62 @@ class ServiceAdmin(admin.ModelAdmin):
             return self.readonly_fields
         # What was ordered and its price are set by order_place; changes go through service functions
         # that validate, reprice and write the audit row (resources: the inline below).
-        return [*self.readonly_fields, "client", "tariff", "period", "domain", "price", "setup_fee", "ordered_by", "expires_at"]
+        # The billing cycle's fields move only through the actions and the paid-until page (no raw editing).
+        cycle = ["expires_at", "period_anchor", "billing_cycle", "auto_renew", "suspended_at"]
+        return [*self.readonly_fields, "client", "tariff", "period", "domain", "price", "setup_fee", "ordered_by", *cycle]
+
+    @admin.display(description=_("billing cycle"))
+    def billing_cycle(self, obj):
+        summary = service_billing_summary(service=obj)
+        parts = []
+        if summary.overdue:
+            parts.append(_("Overdue: suspended on %(date)s unless paid.") % {"date": date_format(summary.suspend_on)})
+        if summary.delete_on:
+            parts.append(_("Suspended for non-payment: deleted on %(date)s unless paid.") % {"date": date_format(summary.delete_on)})
+        if summary.next_charge_on:
+            amount = money_format(summary.next_charge_amount, obj.client.currency)
+            parts.append(_("Next charge: %(amount)s on %(date)s.") % {"amount": amount, "date": date_format(summary.next_charge_on)})
+        return " ".join(parts) or "-"
+
+    def get_urls(self):
+        expiry = path("<path:object_id>/expiry/", self.admin_site.admin_view(self.expiry_view), name="billing_service_expiry")
+        return [expiry, *super().get_urls()]
+
+    def expiry_view(self, request, object_id):
+        """The paid-until page: a date and a required reason, applied by service_expiry_set (which writes the history)."""
+        service = self.get_object(request, unquote(object_id))
+        if service is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, service):
+            raise PermissionDenied
+        change_url = reverse("admin:billing_service_change", args=[service.pk])
+        # Staff type and read the date in the billing time zone, whatever zone their session has.
+        with timezone.override(billing_zone()):
+            form = ServiceExpiryForm(request.POST if request.method == "POST" else None, initial={"expires_at": service.expires_at})
+            if form.is_valid():
+                try:
+                    service = service_expiry_set(
+                        service=service, expires_at=form.cleaned_data["expires_at"], reason=form.cleaned_data["reason"], by=request.user
+                    )
+                except ValidationError as error:  # missing reason, no running period, or the same date (NothingToDo)
+                    add_service_errors(form, error)
+                else:
+                    moment = date_format(timezone.localtime(service.expires_at), "DATETIME_FORMAT")
+                    message = _("Paid until changed to %(date)s; the reason is kept in the service's history.") % {"date": moment}
+                    self.message_user(request, message, messages.SUCCESS)
+                    return HttpResponseRedirect(change_url)
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Change paid-until date"),
+                "subtitle": str(service),
+                "opts": self.opts,
+                "original": service,
+                "form": form,
+                "media": self.media + form.media,
+                "change_url": change_url,
+                "zone": billing_zone().key,
+            }
+            return TemplateResponse(request, "admin/billing/service/expiry_form.html", context).render()
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -416,6 +559,83 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The daily billing runs; what each did to each service is in the run's items (a run may have thousands)."""
+
+    counts = ["renewed", "notified", "suspended", "resumed", "deleted", "failed"]
+    list_display = ["day", "dry_run", "status", "started_at", "finished_at", *counts, "items"]
+    list_filter = ["status", "dry_run"]
+    date_hierarchy = "day"
+    readonly_fields = ["items"]
+
+    @admin.display(description=_("items"))
+    def items(self, obj):
+        url = reverse("admin:billing_billingrunitem_changelist") + f"?run__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, _("What the run did, service by service"))
+
+
+@admin.register(BillingRunItem)
+class BillingRunItemAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["created_at", "run", "service", "action", "outcome", "message"]
+    list_filter = ["action", "outcome", "run__dry_run"]
+    list_select_related = ["run", "service__tariff"]
+    search_fields = ["=service__id"]
+    # A run's list is opened filtered: counting the whole table as well would only slow it down.
+    show_full_result_count = False
+
+
+class NotificationSentFilter(admin.SimpleListFilter):
+    title = _("sent")
+    parameter_name = "sent"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(sent_at__isnull=self.value() == "no")
+        return queryset
+
+
+def _notification_send_again(notification: Notification, user) -> None:
+    """Send an unsent notice now (the mail server was down); one a worker sent meanwhile is not sent twice."""
+    if not notification_send(notification_id=notification.pk):
+        notification.refresh_from_db()
+        if notification.sent_at is not None:
+            raise NothingToDo(_("It has already been sent."), code="already_sent")
+        raise ValidationError(_("It could not be sent: %(error)s") % {"error": notification.error}, code="not_sent")
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """The notices sent to clients: looked at, never edited; an unsent one may be sent again."""
+
+    list_display = ["created_at", "kind", "client", "service", "day", "sent_at", "error"]
+    list_filter = ["kind", NotificationSentFilter]
+    list_select_related = ["client", "service__tariff"]
+    search_fields = ["client__name", "client__email"]
+    date_hierarchy = "created_at"
+    actions = [
+        bulk_action(
+            "send_again",
+            _("Send again (unsent ones)"),
+            _notification_send_again,
+            ngettext_lazy("%(count)d notification sent.", "%(count)d notifications sent.", "count"),
+        )
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Changing notifications means sending them again from the list; a notice itself is never edited.
+        return obj is None and super().has_change_permission(request)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -6,28 +6,33 @@ from django.core.exceptions import ValidationError
 from billing.services import NothingToDo
 
 
-def bulk_action(name: str, description, apply, done_message):
+def bulk_action(name: str, description, apply, done_message, done_detail=None):
     """An admin action named `name` that calls `apply(obj, user)` for each selected row.
 
     `apply` changes the row, or raises NothingToDo when what was asked for already holds (already
     paid, already confirmed, already requested) or ValidationError when it is refused. Staff read how
-    many rows really changed (`done_message` % {"count": n}), then row by row what was already so and
-    why the others were refused.
+    many rows really changed (`done_message` % {"count": n}), then row by row what became of each
+    changed one (`done_detail(what apply returned)`, when given), what was already so and why the
+    others were refused.
     """
 
     def run(modeladmin, request, queryset):
-        done, unchanged, refused = 0, [], []
+        done, details, unchanged, refused = 0, [], [], []
         for obj in queryset:
             try:
-                apply(obj, request.user)
+                result = apply(obj, request.user)
             except NothingToDo as error:
                 unchanged.append(f"{obj}: {' '.join(error.messages)}")
             except ValidationError as error:
                 refused.append(f"{obj}: {' '.join(error.messages)}")
             else:
                 done += 1
+                if done_detail:
+                    details.append(f"{obj}: {done_detail(result)}")
         if done:
             modeladmin.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+        for text in details:
+            modeladmin.message_user(request, text, messages.SUCCESS)
         for text in unchanged:
             modeladmin.message_user(request, text, messages.INFO)
         for text in refused:

@@ -4,6 +4,7 @@ The crawler walks `admin.site._registry`, so a model registered tomorrow is craw
 fails when a registered model has no row here, so that its change and history pages are opened too.
 """
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -12,12 +13,15 @@ from django.contrib import admin
 from django.test import Client as BrowserClient
 from django.test import RequestFactory
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
-from billing.choices import BillingPeriod, LedgerEntryKind, ResourceKind
-from billing.models import EncryptionKeyCheck
+from billing.choices import BillingAction, BillingOutcome, BillingPeriod, LedgerEntryKind, NotificationKind, ResourceKind
+from billing.models import BillingRun, BillingRunItem, EncryptionKeyCheck
+from billing.notifications import notify
 from billing.payments import payment_start
 from billing.services import client_register, ledger_entry_add, order_place, service_pay
+from billing.stored_text import StoredText
 from provisioning.choices import AttemptOutcome, OperationStatus
 from provisioning.tasks import run_operation
 from tests.factories import (
@@ -62,6 +66,13 @@ def every_model_has_rows(db, staff_user, settings):
     IPAssignmentFactory(service=paid, integration=module.ipmanager)
     SyncChangeFactory(run__integration=module.ipmanager, reason="not in billing")
     EncryptionKeyCheck.objects.create(token="known value")
+    # A daily run that could not renew one service, and the notice it sent about it.
+    now = timezone.now()
+    run = BillingRun.objects.create(day=date(2026, 3, 28), started_at=now, lease_until=now, finished_at=now, notified=1, failed=1)
+    refused = StoredText(gettext_noop("Service #%(id)d has no paid period yet: pay for the order first."), {"id": paid.pk})
+    BillingRunItem.objects.create(run=run, service=paid, action=BillingAction.RENEW, outcome=BillingOutcome.FAILED, message=refused)
+    low_balance = NotificationKind.LOW_BALANCE
+    notify(service=paid, kind=low_balance, key=f"{low_balance}:{paid.pk}:2026-03-28", day=run.day, params={"expires": "2026-03-31"})
     # Logging in leaves axes' records: a login, then (a success resets them) a failure and its attempt.
     BrowserClient().post(reverse("login"), {"username": "ann@example.com", "password": CLIENT_PASSWORD})
     BrowserClient().post(reverse("login"), {"username": "ann@example.com", "password": "wrong password"})
