@@ -345,7 +345,9 @@ def _perform(step: Step, service: Service, day: date, rules: CycleRules) -> Stor
             since = Day(local_date(service.expires_at))
             return StoredText(gettext_noop("Suspension requested: not paid since %(expiry)s."), {"expiry": since})
         case _A.RESUME:
-            service_action_request(service=service, action=PanelAction.RESUME, reason=StoredText(gettext_noop("paid")))
+            # Planned with no resume on its way: one there now was queued by this transaction's renewal (service_renew).
+            if service_pending_action(service=service) != PanelAction.RESUME:
+                service_action_request(service=service, action=PanelAction.RESUME, reason=StoredText(gettext_noop("paid")))
             return StoredText(gettext_noop("Resume requested: paid until %(until)s."), {"until": Day(local_date(service.expires_at))})
         case _A.DELETE:
             service_action_request(service=service, action=PanelAction.CLOSE, reason=reason_nonpayment)
