@@ -264,7 +264,7 @@ def _would(step: Step, service: Service) -> StoredText:
         return StoredText(gettext_noop("Would charge %(amount)s."), {"amount": Money(service.price, service.client.currency)})
     if step.action == _A.NOTICE:
         return StoredText(gettext_noop("Would send: %(kind)s."), {"kind": _label(step.notice)})
-    return StoredText("")
+    return StoredText.of("")
 
 
 def _service_handle(run: BillingRun, service_id: int, rules: CycleRules, *, skip_locked: bool, first: str) -> bool:
@@ -302,7 +302,7 @@ def _service_handle(run: BillingRun, service_id: int, rules: CycleRules, *, skip
     except Exception as error:  # one service's surprise must not stop the others' billing
         logger.exception("billing run %s: service %s failed", run.day, service_id)
         with transaction.atomic():
-            _record(run, Service(pk=service_id), doing, BillingOutcome.FAILED, StoredText(f"{type(error).__name__}: {error}"))
+            _record(run, Service(pk=service_id), doing, BillingOutcome.FAILED, StoredText.of(f"{type(error).__name__}: {error}"))
     return True
 
 

@@ -210,6 +210,9 @@ def service_action_request(
     if action == PanelAction.CLOSE and locked.status == ServiceStatus.ORDERED:
         reason = reason or StoredText(gettext_noop("cancelled before payment"))
         return service_status_change(service=locked, to=ServiceStatus.DELETED, by=by, reason=reason)
+    suspended = action == PanelAction.SUSPEND and locked.status == ServiceStatus.SUSPENDED
+    if suspended and suspend_reason in STAFF_REASONS and locked.suspend_reason not in STAFF_REASONS:
+        return _suspend_reason_change(locked, suspend_reason, by=by, reason=reason)
     if ALREADY_IN.get(action) == locked.status:
         raise NothingToDo(
             _("Service #%(id)d is already “%(status)s”: nothing to do.") % {"id": locked.pk, "status": ServiceStatus(locked.status).label},
@@ -230,6 +233,27 @@ def service_action_request(
     payload = {"suspend_reason": suspend_reason or SuspendReason.STAFF} if action == PanelAction.SUSPEND else {}
     panel_action_requested.send(sender=Service, service=locked, action=action, by=by, reason=reason, payload=payload)
     return locked
+
+
+# Staff's suspensions: they outrank the client's and non-payment's, which the client or a payment may lift.
+STAFF_REASONS = (SuspendReason.STAFF, SuspendReason.ABUSE)
+
+
+def _suspend_reason_change(service: Service, suspend_reason: str, *, by, reason: StoredText | str) -> Service:
+    """A suspended service becomes suspended by staff: nothing changes in the panel, but no payment or client resumes it now."""
+    old = service.suspend_reason
+    service.suspend_reason = suspend_reason
+    service.save(update_fields=["suspend_reason", "updated_at"])
+    with translation.override(None):  # the labels' msgids, translated when the row is read
+        old_label = StoredText(str(SuspendReason(old).label)) if old else "-"
+        labels = {"old": old_label, "new": StoredText(str(SuspendReason(suspend_reason).label))}
+    if reason:
+        labels["reason"] = StoredText.of(reason)
+        note = StoredText(gettext_noop("Suspend reason changed: %(old)s → %(new)s (%(reason)s)."), labels)
+    else:
+        note = StoredText(gettext_noop("Suspend reason changed: %(old)s → %(new)s."), labels)
+    ServiceStatusChange.objects.create(service=service, from_status=service.status, to_status=service.status, reason=note, changed_by=by)
+    return service
 
 
 def _order_errors(*, client: Client, tariff: TariffPlan, period: int, domain: str, quantities: dict) -> dict:

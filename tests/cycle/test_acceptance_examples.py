@@ -217,3 +217,22 @@ def test_11_without_auto_renew_a_notice_a_suspension_and_renew_now(activated, ru
     assert s7.expires_at == utc(2026, 4, 30, 10)
     assert operations(s7, PanelAction.RESUME) == 1
     assert s7.status == ServiceStatus.ACTIVE
+
+
+def test_staff_suspending_for_abuse_a_service_suspended_for_nonpayment_keeps_a_top_up_from_resuming_it(activated, run_day, on, staff_user):
+    s5 = activated(balance="4.00", renewals=1)
+    run_day(date(2026, 4, 3))
+    s5.refresh_from_db()
+    assert s5.suspend_reason == SuspendReason.NONPAYMENT
+
+    with on(utc(2026, 4, 4, 9)):
+        service_action_request(service=s5, action=PanelAction.SUSPEND, by=staff_user, reason="spam", suspend_reason=SuspendReason.ABUSE)
+    with on(utc(2026, 4, 5, 12)):
+        ledger_entry_add(client=s5.client, kind=LedgerEntryKind.TOPUP, amount=Decimal("20.00"))
+    run_day(date(2026, 4, 17))
+
+    s5.refresh_from_db()
+    assert (s5.status, s5.suspend_reason) == (ServiceStatus.SUSPENDED, SuspendReason.ABUSE)
+    assert charges(s5) == []
+    assert [operations(s5, action) for action in (PanelAction.SUSPEND, PanelAction.RESUME, PanelAction.CLOSE)] == [1, 0, 0]
+    assert str(s5.status_changes.last().reason) == "Suspend reason changed: Non-payment → Abuse (spam)."
