@@ -27,9 +27,9 @@ from billing.cycle_rules import CycleRules
 from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
 from billing.notifications import notify
-from billing.periods import billing_zone, months_after, months_between, period_end_after
+from billing.periods import billing_zone, months_after, months_between
 from billing.pricing import tariff_quote
-from billing.selectors import client_balance, service_pending_action
+from billing.selectors import client_balance, service_pending_action, service_renewal_quote
 from billing.signals import panel_action_requested
 from billing.stored_text import Day, Money, Quantity, StoredText
 from billing.validators import validate_domain
@@ -409,8 +409,8 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
             raise ValidationError(message % {"id": locked.pk, "status": ServiceStatus(locked.status).label}, code="not_now")
         if expected_expiry is not None and locked.expires_at != expected_expiry:
             raise NothingToDo(_("Service #%(id)d has just been renewed: nothing was charged.") % {"id": locked.pk}, code="already_renewed")
-        until = period_end_after(anchor=locked.period_anchor, expires_at=locked.expires_at, months=locked.period * periods)
-        amount = locked.price * periods
+        quote = service_renewal_quote(service=locked, periods=periods)
+        until, amount = quote.until, quote.amount
         if amount > MONEY_MAX:
             raise ValidationError(_("This renewal costs more than can be billed at once: renew for fewer periods."), code="price_too_high")
         if amount:
