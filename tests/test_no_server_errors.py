@@ -5,6 +5,7 @@ field's own check. Orders, top-ups, callbacks and service actions also must leav
 """
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -92,7 +93,15 @@ def shop(db, settings):
     customer = client_register(email="ann@example.com", name="Ann's Bakery", password=PASSWORD, language="en")
     ledger_entry_add(client=customer, kind=LedgerEntryKind.TOPUP, amount=Decimal("1000.00"))
     unpaid = order_place(client=customer, user=customer.users.get(), tariff=tariff, period=BillingPeriod.MONTH, domain="ann.example")
-    active = ServiceFactory(client=customer, tariff=tariff, status=ServiceStatus.ACTIVE, panel_password="panel-Secret-42")
+    active = ServiceFactory(
+        client=customer,
+        tariff=tariff,
+        status=ServiceStatus.ACTIVE,
+        panel_password="panel-Secret-42",
+        price=Decimal("300.00"),
+        period_anchor=datetime(2026, 1, 31, 10, tzinfo=UTC),
+        expires_at=datetime(2030, 1, 31, 10, tzinfo=UTC),
+    )
     payment, _start = payment_start(client=customer, gateway_code="manual", amount="250.00")
     return {"tariff": tariff, "customer": customer, "user": customer.users.get(), "unpaid": unpaid, "active": active, "payment": payment}
 
@@ -130,6 +139,8 @@ def client_pages(shop):
         reverse("service_detail", args=[shop["active"].pk]),
         reverse("service_detail", args=[shop["unpaid"].pk]),
         reverse("service_action", args=[shop["active"].pk]),
+        reverse("service_renew", args=[shop["active"].pk]),
+        reverse("notifications"),
         reverse("password_change"),
     ]
 
@@ -314,6 +325,25 @@ def test_service_pay_actions_and_show_password_with_hostile_values_answer_withou
     assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [Decimal("-300.00"), Decimal("1000.00")]
     assert list(Operation.objects.values_list("service", "action")) == [(unpaid.pk, PanelAction.OPEN)]
     assert Service.objects.get(pk=active.pk).status == ServiceStatus.ACTIVE
+
+
+def test_renew_now_and_auto_renew_with_hostile_values_answer_without_server_error_and_charge_nothing(shop, fuzz):
+    logged_in(fuzz, shop)
+    active = shop["active"]
+    renew, switch = reverse("service_renew", args=[active.pk]), reverse("service_auto_renew", args=[active.pk])
+    seen = active.expires_at.isoformat()
+    before = footprint()
+    for value in HOSTILE:
+        fuzz.open(renew, {"periods": value, "expires": seen, "confirm": "yes"}, method="post")
+        fuzz.open(renew, {"periods": "1", "expires": value, "confirm": "yes"}, method="post")
+        fuzz.open(renew, {"periods": value, "expires": value})
+        fuzz.open(switch, {"enabled": value}, method="post")
+    for value in SOME_HOSTILE:
+        fuzz.open(renew, {"periods": "1", "expires": seen, "confirm": value}, method="post")
+
+    assert not fuzz.failures, fuzz.report()
+    assert footprint() == before
+    assert Service.objects.get(pk=active.pk).auto_renew is True  # only "on" and "off" switch it
 
 
 def test_payment_callbacks_with_hostile_headers_bodies_and_gateways_answer_without_server_error(shop, fuzz):
