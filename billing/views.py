@@ -372,7 +372,10 @@ def service_action(request, service_id: int):
 @require_POST
 def service_auto_renew(request, service_id: int):
     service = client_service(client=client_of(request.user), service_id=service_id)
-    enabled = request.POST.get("enabled") == "on"
+    if (choice := request.POST.get("enabled")) not in ("on", "off"):
+        messages.error(request, _("This action is not available."))
+        return redirect("service_detail", service_id=service.pk)
+    enabled = choice == "on"
     try:
         service_auto_renew_set(service=service, enabled=enabled, by=request.user)
     except NothingToDo as error:

@@ -105,3 +105,14 @@ def test_staff_switch_auto_renew_for_many_services_and_are_told_what_changed(adm
     ]
     active.refresh_from_db()
     assert active.auto_renew is False
+
+
+@pytest.mark.parametrize("value", ["", "yes", "ON", "1"])
+def test_the_switch_takes_only_on_or_off(logged_in, customer, value):
+    service = ServiceFactory(client=customer, status=ServiceStatus.ACTIVE)
+
+    response = logged_in.post(reverse("service_auto_renew", args=[service.pk]), {"enabled": value}, follow=True)
+
+    service.refresh_from_db()
+    assert service.auto_renew is True
+    assert "This action is not available." in response.content.decode()
