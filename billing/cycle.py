@@ -37,7 +37,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
 from billing.choices import BillingAction, BillingOutcome, BillingRunStatus, NotificationKind, PanelAction, ServiceStatus, SuspendReason
-from billing.cycle_rules import CycleRules, day_start, local_date
+from billing.cycle_rules import CycleRules, day_start, local_date, today
 from billing.models import BillingRun, BillingRunItem, LedgerEntry, Notification, Service
 from billing.notifications import notify
 from billing.periods import period_end_after
@@ -176,6 +176,9 @@ def _lease_end():
 
 def billing_run_start(*, day: date, dry_run: bool = False) -> BillingRun:
     """The run for `day`: a new dry run, or the date's one real run taken with its lease; RunInProgress while another holds it."""
+    if day > today() and not dry_run:
+        # A run ahead of its date would charge, suspend and delete early; a dry run may look ahead.
+        raise ValidationError(f"{day} is after today ({today()}): only a dry run may look ahead")
     now, worker = timezone.now(), _worker()
     fields = {"status": BillingRunStatus.RUNNING, "worker": worker, "started_at": now, "lease_until": _lease_end(), "finished_at": None}
     if dry_run:
