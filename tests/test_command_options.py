@@ -4,6 +4,8 @@ import pytest
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.command_options import non_negative_int
+from billing.models import BillingRun
 from ipam_sync.models import SyncRun
 
 PROJECT_APPS = {"billing", "provisioning", "ipam_sync"}
@@ -14,12 +16,15 @@ def project_commands():
     return sorted((app, name) for name, app in get_commands().items() if app in PROJECT_APPS)
 
 
+NUMBER_TYPES = (int, float, non_negative_int)
+
+
 def typed_options():
-    """(command, option) for every option of the project's commands that converts its value."""
+    """(command, option) for every option of the project's commands that reads a number."""
     for app, name in project_commands():
         parser = load_command_class(app, name).create_parser("manage.py", name)
         for action in parser._actions:
-            if action.dest not in DJANGO_OPTIONS and action.type is not None and action.option_strings:
+            if action.dest not in DJANGO_OPTIONS and action.type in NUMBER_TYPES and action.option_strings:
                 yield name, action.option_strings[-1]
 
 
@@ -58,3 +63,11 @@ def test_sync_ips_accepts_zero_and_positive_limits(value, parsed):
 def test_sync_ips_refuses_a_limit_that_is_not_a_whole_number(db):
     with pytest.raises(CommandError, match=r"'1\.5' is not a whole number"):
         call_command("sync_ips", "--max-release", "1.5")
+
+
+@pytest.mark.parametrize("value", ["2026-02-30", "tomorrow", "25.02.2026", ""])
+def test_billing_daily_refuses_a_date_it_cannot_read_and_records_no_run(db, value):
+    with pytest.raises(CommandError, match="is not a date: write it as YYYY-MM-DD"):
+        call_command("billing_daily", "--date", value)
+
+    assert not BillingRun.objects.exists()
