@@ -30,7 +30,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count, DecimalField, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
@@ -220,15 +220,18 @@ class _Lease:
 
 def billing_run_process(
     run: BillingRun, *, rules: CycleRules | None = None, joined: bool = False, progress: Callable[[int, int], None] | None = None
-) -> None:
-    """Handle every service due on the run's date; `joined`: share a run another process started (it finishes the run)."""
+) -> int:
+    """Handle every service due on the run's date; `joined`: share a run another process started (it finishes the run).
+
+    Returns how many services failed without a record of it (see _service_handle), for the failed count.
+    """
     rules = rules or CycleRules.from_settings()
     ids = list(Service.objects.filter(due_q(run.day, rules)).order_by("expires_at", "pk").values_list("pk", flat=True))
     if joined:
         # Start elsewhere in the list than the run and other joiners, so that they rarely meet on a row.
         start = random.randrange(len(ids)) if ids else 0  # noqa: S311 (spreading work, not a secret)
         ids = ids[start:] + ids[:start]
-    lease, held_by_others, done = _Lease(run), [], 0
+    lease, held_by_others, done, unrecorded = _Lease(run), [], 0, 0
     for chunk in _chunks(ids, CHUNK):
         services = list(Service.objects.filter(pk__in=chunk).select_related("client").order_by("expires_at", "pk"))
         reads = ChunkReads.read(run, services, run.day)
@@ -237,8 +240,10 @@ def billing_run_process(
             if steps := reads.plan(service, run.day, rules):
                 if run.dry_run:
                     _record_plan(run, service, steps)
-                elif not _service_handle(run, service.pk, rules, skip_locked=True, first=steps[0].action):
+                elif (outcome := _service_handle(run, service.pk, rules, skip_locked=True, first=steps[0].action)) == HELD:
                     held_by_others.append((service.pk, steps[0].action))
+                else:
+                    unrecorded += outcome == UNRECORDED
             lease.keep()
             done += 1
             if progress:
@@ -246,8 +251,9 @@ def billing_run_process(
     if not joined:
         # What other processes held: wait for each row; they committed their work, so this usually finds nothing left.
         for service_id, first in held_by_others:
-            _service_handle(run, service_id, rules, skip_locked=False, first=first)
+            unrecorded += _service_handle(run, service_id, rules, skip_locked=False, first=first) == UNRECORDED
             lease.keep()
+    return unrecorded
 
 
 def _chunks(ids: list[int], size: int) -> Iterable[list[int]]:
@@ -270,19 +276,25 @@ def _would(step: Step, service: Service) -> StoredText:
     return StoredText.of("")
 
 
-def _service_handle(run: BillingRun, service_id: int, rules: CycleRules, *, skip_locked: bool, first: str) -> bool:
-    """Plan and do one service's steps in one transaction under its row lock; False when another process holds the row.
+# What _service_handle did with a service.
+HANDLED, HELD, UNRECORDED = "handled", "held by another process", "failed, and the failure could not be recorded"
+
+
+def _service_handle(run: BillingRun, service_id: int, rules: CycleRules, *, skip_locked: bool, first: str) -> str:
+    """Plan and do one service's steps in one transaction under its row lock.
 
     A step refused by the rules (an operation already on its way, a balance spent meanwhile) is recorded as
     failed with the reason, and the next run tries again; an unexpected error is recorded the same way
     and the run goes on with the next service (recorded under `first`, the step planned first, unless a later one was under way).
+    Recording a failure needs the service row too (its foreign key): when whoever made the lock wait time out
+    still holds it, the failure is only logged and counted (UNRECORDED).
     """
     doing = first
     try:
         with transaction.atomic():
             service = Service.objects.select_for_update(skip_locked=skip_locked).select_related("client").filter(pk=service_id).first()
             if service is None:
-                return False
+                return HELD
             reads = ChunkReads(
                 balances={service.client_id: client_balance(client=service.client)},
                 renewed={service.pk} if run.items.filter(service=service, action=_A.RENEW, outcome=BillingOutcome.DONE).exists() else set(),
@@ -304,9 +316,13 @@ def _service_handle(run: BillingRun, service_id: int, rules: CycleRules, *, skip
                 service.refresh_from_db()
     except Exception as error:  # one service's surprise must not stop the others' billing
         logger.exception("billing run %s: service %s failed", run.day, service_id)
-        with transaction.atomic():
-            _record(run, Service(pk=service_id), doing, BillingOutcome.FAILED, StoredText.of(f"{type(error).__name__}: {error}"))
-    return True
+        try:
+            with transaction.atomic():
+                _record(run, Service(pk=service_id), doing, BillingOutcome.FAILED, StoredText.of(f"{type(error).__name__}: {error}"))
+        except DatabaseError:
+            logger.exception("billing run %s: the failure of service %s could not be recorded", run.day, service_id)
+            return UNRECORDED
+    return HANDLED
 
 
 def _refused(error: ValidationError) -> StoredText:
@@ -376,10 +392,11 @@ COUNTED = {
 }
 
 
-def billing_run_finish(run: BillingRun) -> BillingRun:
-    """Count what the run did from its rows (the same after a repeat) and close it."""
+def billing_run_finish(run: BillingRun, *, unrecorded: int = 0) -> BillingRun:
+    """Count what the run did from its rows (the same after a repeat), plus failures it could not record, and close it."""
     outcome = BillingOutcome.WOULD if run.dry_run else BillingOutcome.DONE
     counts = dict.fromkeys([*COUNTED.values(), "failed"], 0)
+    counts["failed"] = unrecorded
     for row in run.items.values("action", "outcome").annotate(n=Count("pk")).order_by():
         if row["outcome"] == BillingOutcome.FAILED:
             counts["failed"] += row["n"]
@@ -394,8 +411,7 @@ def billing_run_finish(run: BillingRun) -> BillingRun:
 def billing_run(*, day: date, dry_run: bool = False, progress: Callable[[int, int], None] | None = None) -> BillingRun:
     """The daily run for `day`, start to finish (manage.py billing_daily)."""
     run = billing_run_start(day=day, dry_run=dry_run)
-    billing_run_process(run, progress=progress)
-    return billing_run_finish(run)
+    return billing_run_finish(run, unrecorded=billing_run_process(run, progress=progress))
 
 
 def client_overdue_renew(*, client_id: int) -> list[Service]:

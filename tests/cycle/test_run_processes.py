@@ -190,12 +190,6 @@ def test_a_database_error_in_one_service_fails_it_alone_and_the_next_run_does_it
     assert [charges(s) for s in (first, second, third)] == [[Decimal("-10.00")]] * 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="billing/cycle.py records the failure (a BillingRunItem, whose foreign key locks the service row FOR KEY SHARE) "
-    "while the row is still held by whoever made the lock wait time out: the record times out too, out of the except "
-    "clause, and the whole run stops with a traceback",
-)
 def test_a_lock_timeout_on_the_service_row_itself_fails_that_service_alone(hosting, start):  # noqa: F811
     first, second = (billed(hosting, expires=utc(2026, 2, 28, 10), balance="25.00") for _ in range(2))
 

@@ -43,14 +43,15 @@ class Command(BaseCommand):
                 bar.update(done - bar.n)
 
             try:
-                billing_run_process(run, joined=join, progress=progress)
+                unrecorded = billing_run_process(run, joined=join, progress=progress)
             except RunLost as error:
                 raise CommandError(f"{error}: it finishes the date.") from None
         if join:
+            if unrecorded:
+                raise CommandError(f"{unrecorded} service(s) failed and could not be recorded: see the log, and run the date again.")
             self.stdout.write(f"Helped the billing run for {day}; it reports the counts when it finishes.")
             return
-        run = billing_run_finish(run)
-        self._report(run)
+        self._report(billing_run_finish(run, unrecorded=unrecorded))
 
     def _report(self, run):
         items = run.items.select_related("service").order_by("pk")
@@ -66,4 +67,6 @@ class Command(BaseCommand):
             failures = items.filter(outcome=BillingOutcome.FAILED)[:NAMED_AT_MOST]
             for item in failures:
                 self.stderr.write(f"service #{item.service_id}, {item.get_action_display().lower()}: {item.message}")
+            if (unrecorded := run.failed - items.filter(outcome=BillingOutcome.FAILED).count()) > 0:
+                self.stderr.write(f"{unrecorded} more failed and could not be recorded (their rows were held): see the log")
             raise CommandError(f"{run.failed} step(s) failed, listed in the admin's billing run #{run.pk}. Run the date again to retry.")
