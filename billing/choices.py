@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ProductType(models.TextChoices):
@@ -124,7 +125,7 @@ SERVICE_TRANSITIONS = {
 
 class BillingRunStatus(models.TextChoices):
     RUNNING = "running", _("Running")
-    DONE = "done", _("Done")
+    DONE = "done", pgettext_lazy("billing run", "Done")
     FAILED = "failed", _("Done with failures")
 
 
@@ -139,7 +140,7 @@ class BillingAction(models.TextChoices):
 
 
 class BillingOutcome(models.TextChoices):
-    DONE = "done", _("Done")
+    DONE = "done", pgettext_lazy("billing run item", "Done")
     WOULD = "would", _("Would do (dry run)")
     FAILED = "failed", _("Failed")
 

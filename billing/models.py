@@ -6,6 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from billing.choices import (
@@ -388,7 +389,7 @@ class BillingRun(ConstraintMessages, models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     renewed = models.PositiveIntegerField(_("renewed"), default=0)
     notified = models.PositiveIntegerField(_("notified"), default=0)
-    suspended = models.PositiveIntegerField(_("suspended"), default=0)
+    suspended = models.PositiveIntegerField(pgettext_lazy("billing run", "suspended"), default=0)
     resumed = models.PositiveIntegerField(_("resumed"), default=0)
     deleted = models.PositiveIntegerField(_("deleted"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
@@ -402,7 +403,7 @@ class BillingRun(ConstraintMessages, models.Model):
         constraints = [models.UniqueConstraint(fields=["day"], condition=Q(dry_run=False), name="billingrun_one_real_run_per_day")]
 
     def __str__(self):
-        return f"{self.day}{' (dry run)' if self.dry_run else ''}"
+        return f"{self.day} ({_('dry run')})" if self.dry_run else str(self.day)
 
 
 class BillingRunItem(models.Model):
@@ -412,7 +413,7 @@ class BillingRunItem(models.Model):
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="billing_items", verbose_name=_("service"))
     action = models.CharField(_("action"), max_length=16, choices=BillingAction.choices)
     outcome = models.CharField(_("outcome"), max_length=16, choices=BillingOutcome.choices)
-    message = StoredTextField(_("details"), blank=True)
+    message = StoredTextField(pgettext_lazy("billing run item", "details"), blank=True)
     created_at = models.DateTimeField(_("when"), auto_now=True)
 
     class Meta:
@@ -432,7 +433,7 @@ class Notification(models.Model):
     service = models.ForeignKey(
         Service, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications", verbose_name=_("service")
     )
-    kind = models.CharField(_("kind"), max_length=16, choices=NotificationKind.choices)
+    kind = models.CharField(pgettext_lazy("notification", "kind"), max_length=16, choices=NotificationKind.choices)
     # Names what the notice is about (kind, service, date or period): the same notice is never made twice.
     key = models.CharField(_("key"), max_length=100, unique=True)
     day = models.DateField(_("date"))

@@ -12,6 +12,7 @@ still shows English (the text was fixed in one language before it reached the pa
 import ast
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 from html.parser import HTMLParser
@@ -23,13 +24,25 @@ from django.contrib import admin
 from django.test import Client as Browser
 from django.test import RequestFactory
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation.template import templatize
 
 from billing.choices import BillingPeriod, LedgerEntryKind, PanelAction, ResourceKind
-from billing.models import Service
+from billing.cycle import billing_run
+from billing.cycle_rules import local_date, today
+from billing.models import BillingRun, Notification, Service
+from billing.notifications import notification_send
 from billing.payments import payment_confirm, payment_start
-from billing.services import client_register, ledger_entry_add, order_place, service_action_request, service_pay
+from billing.services import (
+    client_register,
+    ledger_entry_add,
+    order_place,
+    service_action_request,
+    service_auto_renew_set,
+    service_client_renew,
+    service_expiry_set,
+    service_pay,
+)
 from ipam_sync.models import IPmanagerIntegration
 from ipam_sync.services import integration_check_connection, note_for
 from ipam_sync.sync import sync_ips_run
@@ -226,6 +239,9 @@ class Reader:
     user: object
     services: list[Service] = field(default_factory=list)
     payment_id: int = 0
+    # Paid until yesterday, and 5 days ago (the daily run suspends it for non-payment), auto-renew off.
+    overdue: Service | None = None
+    unpaid: Service | None = None
 
 
 def _run_operations(service: Service) -> None:
@@ -234,7 +250,7 @@ def _run_operations(service: Service) -> None:
 
 
 def _client_with_history(language: str, tariffs, staff_user, integration) -> Reader:
-    """A client with a top-up, an adjustment and a service in each status, written in the other language."""
+    """A client with a top-up, an adjustment, a service in each status and each billing-cycle state, written in the other language."""
     client = client_register(email=f"{language}@example.com", name=f"Client {language}", password=PASSWORD, language=language)
     user = client.users.get()
     with translation.override("en" if language == "ru" else "ru"):
@@ -254,7 +270,32 @@ def _client_with_history(language: str, tariffs, staff_user, integration) -> Rea
         service_action_request(service=cancelled, action=PanelAction.CLOSE, by=user)
         pending, _ = payment_start(client=client, gateway_code="manual", amount="500.00", by=user)
         IPAssignmentFactory(service=active, integration=integration)
-    return Reader(user=user, services=[active, suspended, failed, cancelled, ordered], payment_id=pending.pk)
+        active.refresh_from_db()
+        active = service_client_renew(service=active, periods=1, expected_expiry=active.expires_at, user=user)
+        # Auto-renew off, paid until yesterday (overdue), 5 days ago (suspended by the run) and in 3 days (a notice).
+        more, _ = payment_start(client=client, gateway_code="manual", amount="5000.00", by=user)
+        payment_confirm(payment=more, by=staff_user)
+        cycle = {}
+        for name, days in (("overdue", -1), ("unpaid", -5), ("expiring", 3)):
+            service = order_place(tariff=tariffs[0], domain=f"{name}-{language}.example.com", **place)
+            service_pay(service=service, by=user)
+            _run_operations(service)
+            service_auto_renew_set(service=service, enabled=False, by=user)
+            moved = timezone.now() + timedelta(days=days)
+            cycle[name] = service_expiry_set(service=service, expires_at=moved, reason="INC-4711", by=staff_user)
+    services = [active, suspended, failed, cancelled, *cycle.values(), ordered]  # the last one is the unpaid order
+    return Reader(user=user, services=services, payment_id=pending.pk, overdue=cycle["overdue"], unpaid=cycle["unpaid"])
+
+
+def _billing_cycle_runs(readers: dict[str, Reader]) -> None:
+    """Today's run (a notice, suspensions for non-payment, the notices sent) and a dry run of the renewal to come."""
+    billing_run(day=today())
+    for reader in readers.values():
+        _run_operations(reader.unpaid)
+    for notification in Notification.objects.order_by("pk")[:4]:
+        notification_send(notification_id=notification.pk)
+    renewal = min(local_date(reader.services[0].expires_at) for reader in readers.values())
+    billing_run(day=renewal - timedelta(days=3), dry_run=True)
 
 
 @pytest.fixture
@@ -284,6 +325,7 @@ def world(db, staff_user, ispmanager, ipmanager, settings) -> dict[str, Reader]:
     for tariff in tariffs:
         TariffResourceFactory(tariff=tariff, kind=ResourceKind.DATABASES, included=10, unit_price=Decimal("20.00"), max_quantity=50)
     readers = {language: _client_with_history(language, tariffs, staff_user, integration) for language in ("ru", "en")}
+    _billing_cycle_runs(readers)
     ipmanager.app.take("133.31.223.5", owner="billing", note=note_for(999))
     ipmanager.app.take("133.31.223.7", owner="billing", note="manual")
     with translation.override("ru"):
@@ -316,6 +358,11 @@ def client_pages(reader: Reader) -> list[tuple[str, str, dict]]:
     active = reader.services[0]
     for action in ("suspend", "close"):
         pages.append((f"confirm {action}", reverse("service_action", args=[active.pk]), {"action": action}))
+    # Renew now: one period the balance covers, and twelve for a service suspended for non-payment that it does not.
+    for service, periods in ((active, 1), (reader.unpaid, 12)):
+        params = {"periods": periods, "expires": service.expires_at.isoformat()}
+        pages.append((f"confirm renewal of {service.domain}", reverse("service_renew", args=[service.pk]), params))
+    pages.append(("notifications", reverse("notifications"), {}))
     return pages
 
 
@@ -346,6 +393,11 @@ def admin_pages(staff_user) -> list[tuple[str, str, dict]]:
             pages.append((f"{label} #{row.pk}", reverse("admin:{}_{}_change".format(*info), args=[row.pk]), {}))
         if row := rows.first():
             pages.append((f"{label} #{row.pk} history", reverse("admin:{}_{}_history".format(*info), args=[row.pk]), {}))
+    # Pages of the admin's own beyond the model's: a service's paid-until date, a run's items.
+    overdue = Service.objects.filter(domain="overdue-ru.example.com").get()
+    pages.append((f"billing.Service #{overdue.pk} paid-until", reverse("admin:billing_service_expiry", args=[overdue.pk]), {}))
+    for run in BillingRun.objects.order_by("pk"):
+        pages.append((f"billing run {run} items", reverse("admin:billing_billingrunitem_changelist"), {"run__id__exact": run.pk}))
     return pages
 
 
