@@ -427,6 +427,12 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
             )
         locked.expires_at = until
         locked.save(update_fields=["expires_at", "updated_at"])
+        renewed = StoredText(
+            gettext_noop("Renewed until %(until)s: %(amount)s charged."),
+            {"until": Day(until.astimezone(billing_zone()).date()), "amount": Money(amount, locked.client.currency)},
+        )
+        status = locked.status
+        ServiceStatusChange.objects.create(service=locked, from_status=status, to_status=status, reason=renewed, changed_by=by)
         params = {"until": until.astimezone(billing_zone()).date().isoformat(), "amount": str(amount), "periods": periods}
         day = timezone.now().astimezone(billing_zone()).date()
         notify(service=locked, kind=NotificationKind.RENEWED, key=f"renewed:{locked.pk}:{until.isoformat()}", day=day, params=params)

@@ -150,3 +150,16 @@ def test_concurrent_renewals_of_what_one_client_saw_charge_once():
     assert charges(service) == [Decimal("-10.00")]
     service.refresh_from_db()
     assert service.expires_at == utc(2026, 3, 31, 10)
+
+
+def test_a_renewal_is_written_in_the_services_history_in_each_readers_language(staff_user):
+    service = s1()
+
+    service_renew(service=service, periods=2, by=staff_user)
+
+    change = service.status_changes.get()
+    assert (change.from_status, change.to_status, change.changed_by) == (ServiceStatus.ACTIVE, ServiceStatus.ACTIVE, staff_user)
+    with translation.override("en"):
+        assert str(change.reason) == "Renewed until April 30, 2026: 20.00\u00a0RUB charged."
+    with translation.override("ru"):
+        assert str(change.reason) == "Списано 20,00\u00a0RUB, услуга продлена до 30 апреля 2026 г."  # noqa: RUF001
