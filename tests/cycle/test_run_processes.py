@@ -27,7 +27,7 @@ from billing.selectors import client_balance
 from provisioning.models import Operation
 from tests.conftest import postgres_only
 from tests.cycle.conftest import utc
-from tests.cycle.test_run_safety import billed, hosting  # noqa: F401 (fixture)
+from tests.cycle.test_run_safety import billed, charges, hosting  # noqa: F401 (fixture)
 from tests.factories import ClientFactory
 
 pytestmark = [postgres_only(), pytest.mark.django_db(transaction=True)]
@@ -100,15 +100,6 @@ def row_held(instance):
             cursor.execute("ROLLBACK")
     finally:
         other.close()
-
-
-def charges(service: Service) -> list[Decimal]:
-    """The renewal charges of one service (their keys name it)."""
-    return list(
-        LedgerEntry.objects.filter(kind=LedgerEntryKind.CHARGE, idempotency_key__startswith=f"service-{service.pk}-renewal-")
-        .order_by("pk")
-        .values_list("amount", flat=True)
-    )
 
 
 SUMMARY = "Billing run for 2026-02-25: renewed {}, notified {}, suspended {}, resumed {}, deleted {}, failed {}.\n"
