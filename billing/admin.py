@@ -340,7 +340,7 @@ class ServiceAdmin(admin.ModelAdmin):
         bulk_action(
             "renew_now",
             _("Renew now (one period) from the client's balance"),
-            # The expiry staff saw: a renewal made meanwhile (the daily run, the client) is not charged twice.
+            # One period from the expiry as it is when staff confirm; the message names the new date.
             lambda service, user: service_renew(service=service, periods=1, expected_expiry=service.expires_at, by=user),
             ngettext_lazy("%(count)d service renewed.", "%(count)d services renewed.", "count"),
             done_detail=_renewed_until,

@@ -19,7 +19,6 @@ staff, for abuse or by the client stays as it is.
 
 import logging
 import os
-import random
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -68,6 +67,19 @@ class RunLost(Exception):
 class Step:
     action: str  # BillingAction
     notice: str = ""  # NotificationKind of a notice
+    periods: int = 1  # periods a renewal pays for
+
+
+def periods_past(service: Service, day: date) -> int:
+    """How many periods from the service's expiry pay for `day` (at least one, at most MAX_RENEW_PERIODS)."""
+    periods = 1
+    while periods < MAX_RENEW_PERIODS and local_date(_renewed_until(service, periods)) <= day:
+        periods += 1
+    return periods
+
+
+def _renewed_until(service: Service, periods: int):
+    return period_end_after(anchor=service.period_anchor, expires_at=service.expires_at, months=service.period * periods)
 
 
 def _notice_key(kind: str, service_id: int, day: date) -> str:
@@ -86,12 +98,13 @@ def service_plan(
     if service.expires_at is None or not (service.status == _S.ACTIVE or for_nonpayment):
         return []
     steps, expires_at = [], service.expires_at
-    if service.auto_renew and not renewed and day >= rules.renew_on(local_date(expires_at)) and balance >= service.price:
-        renewed_until = period_end_after(anchor=service.period_anchor, expires_at=expires_at, months=service.period)
-        # A suspended service is renewed only when that pays for today: never charged and then deleted.
-        if not for_nonpayment or local_date(renewed_until) > day:
-            steps.append(Step(_A.RENEW))
-            expires_at, balance = renewed_until, balance - service.price
+    renewable = service.auto_renew and not renewed and pending != PanelAction.CLOSE
+    if renewable and day >= rules.renew_on(local_date(expires_at)):
+        # As many periods as pay for today (one, unless it is behind): never charged, then suspended or deleted.
+        periods = periods_past(service, day)
+        if (cost := service.price * periods) == 0 or balance >= cost:
+            steps.append(Step(_A.RENEW, periods=periods))
+            expires_at, balance = _renewed_until(service, periods), balance - cost
     expiry = local_date(expires_at)
     if for_nonpayment:
         if expiry > day:
@@ -227,10 +240,6 @@ def billing_run_process(
     """
     rules = rules or CycleRules.from_settings()
     ids = list(Service.objects.filter(due_q(run.day, rules)).order_by("expires_at", "pk").values_list("pk", flat=True))
-    if joined:
-        # Start elsewhere in the list than the run and other joiners, so that they rarely meet on a row.
-        start = random.randrange(len(ids)) if ids else 0  # noqa: S311 (spreading work, not a secret)
-        ids = ids[start:] + ids[:start]
     lease, held_by_others, done, unrecorded = _Lease(run), [], 0, 0
     for chunk in _chunks(ids, CHUNK):
         services = list(Service.objects.filter(pk__in=chunk).select_related("client").order_by("expires_at", "pk"))
@@ -270,7 +279,8 @@ def _record_plan(run: BillingRun, service: Service, steps: list[Step]) -> None:
 
 def _would(step: Step, service: Service) -> StoredText:
     if step.action == _A.RENEW:
-        return StoredText(gettext_noop("Would charge %(amount)s."), {"amount": Money(service.price, service.client.currency)})
+        amount = Money(service.price * step.periods, service.client.currency)
+        return StoredText(gettext_noop("Would charge %(amount)s."), {"amount": amount})
     if step.action == _A.NOTICE:
         return StoredText(gettext_noop("Would send: %(kind)s."), {"kind": _label(step.notice)})
     return StoredText.of("")
@@ -344,10 +354,10 @@ def _perform(step: Step, service: Service, day: date, rules: CycleRules) -> Stor
     reason_nonpayment = StoredText(gettext_noop("not paid"))
     match step.action:
         case _A.RENEW:
-            renewed = service_renew(service=service, expected_expiry=service.expires_at)
+            renewed = service_renew(service=service, periods=step.periods, expected_expiry=service.expires_at)
             return StoredText(
                 gettext_noop("Renewed until %(until)s: %(amount)s charged."),
-                {"until": Day(local_date(renewed.expires_at)), "amount": Money(renewed.price, service.client.currency)},
+                {"until": Day(local_date(renewed.expires_at)), "amount": Money(renewed.price * step.periods, service.client.currency)},
             )
         case _A.NOTICE:
             expiry = local_date(service.expires_at)
@@ -417,7 +427,7 @@ def billing_run(*, day: date, dry_run: bool = False, progress: Callable[[int, in
 def client_overdue_renew(*, client_id: int) -> list[Service]:
     """Money arrived: renew the client's overdue services that renew from the balance, oldest expiry first, as far as it goes.
 
-    Each is renewed for as many periods as bring its expiry past now (continuing from the old anchor),
+    Each is renewed for as many periods as pay for today (continuing from the old anchor),
     and one suspended for non-payment is resumed (service_renew queues it). A service the balance does
     not cover is left for a later payment; a cheaper one after it may still be renewed.
     """
@@ -430,13 +440,8 @@ def client_overdue_renew(*, client_id: int) -> list[Service]:
         period_anchor__isnull=False,
     ).order_by("expires_at", "pk")
     for service in overdue:
-        periods = 1
-        while periods < MAX_RENEW_PERIODS and period_end_after(
-            anchor=service.period_anchor, expires_at=service.expires_at, months=service.period * periods
-        ) <= now:
-            periods += 1
         try:
-            renewed.append(service_renew(service=service, periods=periods, expected_expiry=service.expires_at))
+            renewed.append(service_renew(service=service, periods=periods_past(service, today()), expected_expiry=service.expires_at))
         except InsufficientFunds:
             continue
         except ValidationError as error:  # renewed meanwhile, or no longer renewable: the daily run looks again

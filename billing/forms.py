@@ -202,10 +202,9 @@ class RenewForm(forms.Form):
     expires = forms.Field(widget=forms.HiddenInput)
     EXPIRES_INVALID = _("The renewal form did not carry a valid paid-until date: open the service page and renew from there.")
 
-    def __init__(self, *args, service, **kwargs):
+    def __init__(self, *args, service, currency, **kwargs):
         kwargs.setdefault("initial", {"periods": 1, "expires": service.expires_at.isoformat() if service.expires_at else ""})
         super().__init__(*args, **kwargs)
-        currency = service.tariff.currency
         self.fields["periods"].choices = [
             (count, f"{renewal_length(service.period, count)} — {money_format(service.price * count, currency)}")
             for count in range(1, MAX_RENEW_PERIODS + 1)

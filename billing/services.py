@@ -33,6 +33,7 @@ from billing.selectors import client_balance, service_pending_action, service_re
 from billing.signals import panel_action_requested
 from billing.stored_text import Day, Money, Quantity, StoredText
 from billing.validators import validate_domain
+from provisioning.choices import PENDING_OPERATION_STATUSES
 
 _S = ServiceStatus
 # The statuses in which staff or a client may ask the panel for each action.
@@ -210,9 +211,9 @@ def service_action_request(
     if action == PanelAction.CLOSE and locked.status == ServiceStatus.ORDERED:
         reason = reason or StoredText(gettext_noop("cancelled before payment"))
         return service_status_change(service=locked, to=ServiceStatus.DELETED, by=by, reason=reason)
-    suspended = action == PanelAction.SUSPEND and locked.status == ServiceStatus.SUSPENDED
-    if suspended and suspend_reason in STAFF_REASONS and locked.suspend_reason not in STAFF_REASONS:
-        return _suspend_reason_change(locked, suspend_reason, by=by, reason=reason)
+    staff_suspension = action == PanelAction.SUSPEND and suspend_reason in STAFF_REASONS
+    if staff_suspension and (taken_over := _staff_suspension_take_over(locked, suspend_reason, by=by, reason=reason)) is not None:
+        return taken_over
     if ALREADY_IN.get(action) == locked.status:
         raise NothingToDo(
             _("Service #%(id)d is already “%(status)s”: nothing to do.") % {"id": locked.pk, "status": ServiceStatus(locked.status).label},
@@ -239,11 +240,31 @@ def service_action_request(
 STAFF_REASONS = (SuspendReason.STAFF, SuspendReason.ABUSE)
 
 
-def _suspend_reason_change(service: Service, suspend_reason: str, *, by, reason: StoredText | str) -> Service:
-    """A suspended service becomes suspended by staff: nothing changes in the panel, but no payment or client resumes it now."""
-    old = service.suspend_reason
-    service.suspend_reason = suspend_reason
-    service.save(update_fields=["suspend_reason", "updated_at"])
+def _staff_suspension_take_over(service: Service, suspend_reason: str, *, by, reason: StoredText | str) -> Service | None:
+    """Staff suspend a service that is (or is being) suspended for another reason: their reason takes over.
+
+    Suspended already: nothing changes in the panel, the reason becomes staff's. A suspension on its way
+    (non-payment, the client's) lands with staff's reason. Either way no payment, client or daily run lifts it
+    then. None when there is nothing to take over (an ordinary suspension request follows).
+    """
+    pending = service.operations.filter(status__in=PENDING_OPERATION_STATUSES).first()
+    if pending and pending.action == PanelAction.RESUME and service.status == ServiceStatus.SUSPENDED:
+        message = _("Service #%(id)d is being resumed right now: suspend it again once that is done.")
+        raise ValidationError(message % {"id": service.pk}, code="busy")
+    if service.status == ServiceStatus.SUSPENDED and service.suspend_reason not in STAFF_REASONS:
+        old = service.suspend_reason
+        service.suspend_reason = suspend_reason
+        service.save(update_fields=["suspend_reason", "updated_at"])
+    elif pending and pending.action == PanelAction.SUSPEND and pending.payload.get("suspend_reason") not in STAFF_REASONS:
+        old = pending.payload.get("suspend_reason", "")
+        # The worker reads the reason when the panel has suspended it, from the operation's locked row.
+        service.operations.filter(pk=pending.pk).update(payload=pending.payload | {"suspend_reason": suspend_reason})
+    else:
+        return None
+    return _suspend_reason_note(service, old, suspend_reason, by=by, reason=reason)
+
+
+def _suspend_reason_note(service: Service, old: str, suspend_reason: str, *, by, reason: StoredText | str) -> Service:
     with translation.override(None):  # the labels' msgids, translated when the row is read
         old_label = StoredText(str(SuspendReason(old).label)) if old else "-"
         labels = {"old": old_label, "new": StoredText(str(SuspendReason(suspend_reason).label))}
@@ -395,7 +416,8 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
     A client who pays late gains no days and one who pays early loses none. The charge's key names the
     service and the new end of its paid time: the same renewal repeated charges once. `expected_expiry`,
     when given, is the expiry the caller saw: a renewal that already happened meanwhile (a double click,
-    a second tab, a daily run) is then NothingToDo instead of a second renewal.
+    a second tab, a daily run) is then NothingToDo instead of a second renewal. A service whose deletion
+    is on its way is not renewed: it would be charged and then deleted.
     """
     if isinstance(periods, bool) or not isinstance(periods, int) or not 1 <= periods <= MAX_RENEW_PERIODS:
         raise ValidationError({"periods": _("Renew for 1 to %(max)d periods.") % {"max": MAX_RENEW_PERIODS}})
@@ -409,8 +431,15 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
             raise ValidationError(message % {"id": locked.pk, "status": ServiceStatus(locked.status).label}, code="not_now")
         if expected_expiry is not None and locked.expires_at != expected_expiry:
             raise NothingToDo(_("Service #%(id)d has just been renewed: nothing was charged.") % {"id": locked.pk}, code="already_renewed")
+        if service_pending_action(service=locked) == PanelAction.CLOSE:
+            message = _("Service #%(id)d is being deleted: it cannot be renewed, nothing was charged.")
+            raise ValidationError(message % {"id": locked.pk}, code="closing")
         quote = service_renewal_quote(service=locked, periods=periods)
         until, amount = quote.until, quote.amount
+        # The period end names the renewal; staff may have moved the expiry back after one (refunding it): then it is a new one.
+        key = f"service-{locked.pk}-renewal-until-{until.isoformat()}"
+        if repeats := LedgerEntry.objects.filter(idempotency_key__startswith=key).count():
+            key = f"{key}-{repeats + 1}"
         if amount > MONEY_MAX:
             raise ValidationError(_("This renewal costs more than can be billed at once: renew for fewer periods."), code="price_too_high")
         if amount:
@@ -423,7 +452,7 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
                     {"id": locked.pk, "until": Day(until.astimezone(billing_zone()).date())},
                 ),
                 created_by=by,
-                idempotency_key=f"service-{locked.pk}-renewal-until-{until.isoformat()}",
+                idempotency_key=key,
             )
         locked.expires_at = until
         locked.save(update_fields=["expires_at", "updated_at"])
@@ -435,12 +464,23 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
         ServiceStatusChange.objects.create(service=locked, from_status=status, to_status=status, reason=renewed, changed_by=by)
         params = {"until": until.astimezone(billing_zone()).date().isoformat(), "amount": str(amount), "periods": periods}
         day = timezone.now().astimezone(billing_zone()).date()
-        notify(service=locked, kind=NotificationKind.RENEWED, key=f"renewed:{locked.pk}:{until.isoformat()}", day=day, params=params)
-        if locked.status == ServiceStatus.SUSPENDED and locked.suspend_reason == SuspendReason.NONPAYMENT and until > timezone.now():
-            # Refused when already on its way, or while the suspension itself still is: the daily run resumes it once paid.
-            with contextlib.suppress(ValidationError):
-                service_action_request(service=locked, action=PanelAction.RESUME, by=by, reason=StoredText(gettext_noop("paid")))
+        notify(service=locked, kind=NotificationKind.RENEWED, key=f"renewed:{key}", day=day, params=params)
+        service_resume_if_paid(service_id=locked.pk, by=by)
     return locked
+
+
+def service_resume_if_paid(*, service_id: int, by=None) -> None:
+    """A service suspended for non-payment that is paid for now goes back online.
+
+    Called after a renewal, and after a suspension for non-payment lands (it may have been queued before the
+    payment came). A resume refused now (another operation on its way) is left to the daily run.
+    """
+    with transaction.atomic():
+        service = Service.objects.select_for_update().get(pk=service_id)
+        paid = service.expires_at is not None and service.expires_at > timezone.now()
+        if paid and service.status == ServiceStatus.SUSPENDED and service.suspend_reason == SuspendReason.NONPAYMENT:
+            with contextlib.suppress(ValidationError):
+                service_action_request(service=service, action=PanelAction.RESUME, by=by, reason=StoredText(gettext_noop("paid")))
 
 
 @transaction.atomic
@@ -582,7 +622,7 @@ def service_client_actions(service: Service) -> dict:
     return {
         "pending": pending,
         "pay": service.status == ServiceStatus.ORDERED,
-        "renew": service_client_renewable(service),
+        "renew": pending != PanelAction.CLOSE and service_client_renewable(service),
         "suspend": idle and service.status in REQUESTABLE_IN[PanelAction.SUSPEND],
         "resume": idle and service.status in REQUESTABLE_IN[PanelAction.RESUME] and service.suspend_reason == SuspendReason.CLIENT,
         "close": idle and (service.status == ServiceStatus.ORDERED or service.status in REQUESTABLE_IN[PanelAction.CLOSE]),

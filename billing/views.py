@@ -295,7 +295,8 @@ def service_detail(request, service_id: int):
             "balance": client_balance(client=client),
             "due": client_amount_due(client=client, days=DUE_BANNER_DAYS),
             "due_days": DUE_BANNER_DAYS,
-            "renew_form": RenewForm(service=service),
+            "renew_form": RenewForm(service=service, currency=client.currency),
+            "currency": client.currency,  # what the balance, and so every charge, is counted in
             "form": form,
             # A deleted account is gone from the panel: its password opens nothing.
             "show_password": show_password and bool(service.panel_password) and service.status != ServiceStatus.DELETED,
@@ -400,7 +401,7 @@ def service_renew_view(request, service_id: int):
     if not service_client_renewable(service):
         messages.error(request, _("This action is not available now."))
         return redirect("service_detail", service_id=service.pk)
-    form = RenewForm(request.POST if request.method == "POST" else request.GET, service=service)
+    form = RenewForm(request.POST if request.method == "POST" else request.GET, service=service, currency=client.currency)
     if not form.is_valid():
         messages.error(request, " ".join(message for errors in form.errors.values() for message in errors))
         return redirect("service_detail", service_id=service.pk)
@@ -437,6 +438,7 @@ def service_renew_view(request, service_id: int):
         "account/service_renew.html",
         {
             "service": service,
+            "currency": client.currency,
             "form": form,
             "quote": quote,
             "length": renewal_length(service.period, periods),

@@ -26,10 +26,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from billing.choices import PanelAction, ServiceStatus
+from billing.choices import PanelAction, ServiceStatus, SuspendReason
 from billing.locks import lock_objects
 from billing.models import Service
-from billing.services import NothingToDo, service_period_start, service_status_change
+from billing.services import NothingToDo, service_period_start, service_resume_if_paid, service_status_change
 from billing.stored_text import StoredText
 from ipam_sync.services import service_ips_allocate, service_ips_release, wanted_ips
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, OperationStatus
@@ -216,7 +216,8 @@ def _perform(operation: Operation):
 
 
 def _lock_service_and_operation(operation: Operation) -> Service:
-    (service,), _operation = lock_objects(Service.objects.filter(pk=operation.service_id), Operation.objects.filter(pk=operation.pk))
+    (service,), (locked,) = lock_objects(Service.objects.filter(pk=operation.service_id), Operation.objects.filter(pk=operation.pk))
+    operation.payload = locked.payload  # staff may have changed a pending suspension's reason meanwhile
     return service
 
 
@@ -245,6 +246,8 @@ def _succeeded(operation: Operation, attempt: OperationAttempt, outcome) -> Oper
             case PanelAction.SUSPEND:
                 suspend_reason = operation.payload.get("suspend_reason", "")
                 _status_to(service, ServiceStatus.SUSPENDED, by=by, reason=reason, suspend_reason=suspend_reason)
+                if suspend_reason == SuspendReason.NONPAYMENT:  # paid while the suspension was on its way: back online
+                    transaction.on_commit(partial(service_resume_if_paid, service_id=service.pk))
             case PanelAction.RESUME:
                 _status_to(service, ServiceStatus.ACTIVE, by=by, reason=reason)
             case PanelAction.CLOSE:

@@ -81,11 +81,23 @@ def test_a_service_suspended_for_nonpayment_is_renewed_and_resumed_or_deleted_af
     assert plan(nonpayment(expires_at=utc(2026, 5, 31, 10)), date(2026, 4, 17)) == [Step(BillingAction.RESUME)]
 
 
-def test_a_suspended_service_is_not_charged_for_a_period_that_would_not_reach_today():
+def test_a_service_behind_by_more_than_a_period_renews_all_that_reach_today_or_none():
     two_periods_behind = nonpayment(expires_at=utc(2026, 2, 28, 10))
+    renewed = [Step(BillingAction.RENEW, periods=2), Step(BillingAction.RESUME)]
 
-    assert plan(two_periods_behind, date(2026, 4, 10), balance="100.00") == []
-    assert plan(two_periods_behind, date(2026, 4, 17), balance="100.00") == [Step(BillingAction.DELETE)]
+    assert plan(two_periods_behind, date(2026, 4, 10), balance="20.00") == renewed
+    assert plan(two_periods_behind, date(2026, 4, 17), balance="100.00") == renewed
+    assert plan(two_periods_behind, date(2026, 4, 10), balance="19.99") == []
+    assert plan(two_periods_behind, date(2026, 4, 17), balance="19.99") == [Step(BillingAction.DELETE)]
+    assert plan(service(expires_at=utc(2026, 1, 31, 10)), date(2026, 4, 2), balance="30.00") == [Step(BillingAction.RENEW, periods=3)]
+
+
+def test_nothing_is_renewed_while_the_deletion_is_on_its_way():
+    assert plan(nonpayment(), date(2026, 4, 20), balance="100.00", pending=PanelAction.CLOSE) == []
+
+
+def test_a_free_service_renews_with_a_balance_below_zero():
+    assert plan(service(price=Decimal("0.00")), date(2026, 3, 28), balance="-5.00") == [Step(BillingAction.RENEW)]
 
 
 @pytest.mark.parametrize("reason", [SuspendReason.ABUSE, SuspendReason.STAFF, SuspendReason.CLIENT])

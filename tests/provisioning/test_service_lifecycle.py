@@ -42,7 +42,7 @@ def test_suspend_changes_billing_only_after_the_panel_suspended_the_account(acti
 
 
 def test_resume_reactivates_the_account_then_the_service(active_service, panel, tasks):
-    ask(active_service, PanelAction.SUSPEND, suspend_reason=SuspendReason.NONPAYMENT)
+    ask(active_service, PanelAction.SUSPEND, suspend_reason=SuspendReason.STAFF)
     tasks.run_all()
 
     ask(active_service, PanelAction.RESUME)
