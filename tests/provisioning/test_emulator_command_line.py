@@ -31,12 +31,22 @@ def run_cli(module: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _interruptible():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Running:
     """An emulator started from its command line on a free port; `url` is its API address."""
 
     def __init__(self, module: str, *args: str):
         self.process = subprocess.Popen(  # noqa: S603 - our own emulator
-            [sys.executable, "-m", module, "--port", "0", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-m", module, "--port", "0", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Ctrl-C works even when the tests run in the background, where a shell starts them with SIGINT ignored.
+            preexec_fn=_interruptible,
         )
         first_line = self.process.stdout.readline()
         if " on http://" not in first_line:
