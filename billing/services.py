@@ -438,7 +438,9 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
         until, amount = quote.until, quote.amount
         # The period end names the renewal; staff may have moved the expiry back after one (refunding it): then it is a new one.
         key = f"service-{locked.pk}-renewal-until-{until.isoformat()}"
-        if repeats := LedgerEntry.objects.filter(idempotency_key__startswith=key).count():
+        if LedgerEntry.objects.filter(idempotency_key=key).exists():
+            # key, key-2, key-3...: a range on the unique index ("-" sorts just before "."), which a LIKE would not use on SQLite.
+            repeats = LedgerEntry.objects.filter(idempotency_key__gte=key, idempotency_key__lt=f"{key}.").count()
             key = f"{key}-{repeats + 1}"
         if amount > MONEY_MAX:
             raise ValidationError(_("This renewal costs more than can be billed at once: renew for fewer periods."), code="price_too_high")
