@@ -311,7 +311,8 @@ def _service_handle(run: BillingRun, service_id: int, rules: CycleRules, *, skip
                 pending={service.pk: action} if (action := service_pending_action(service=service)) else {},
                 notices=set(Notification.objects.filter(service=service, day=run.day).values_list("key", flat=True)),
             )
-            for step in reads.plan(service, run.day, rules):
+            steps = reads.plan(service, run.day, rules)
+            for number, step in enumerate(steps, start=1):
                 doing = step.action
                 try:
                     with transaction.atomic():
@@ -322,8 +323,9 @@ def _service_handle(run: BillingRun, service_id: int, rules: CycleRules, *, skip
                     _record(run, service, step.action, BillingOutcome.FAILED, _refused(error))
                     continue
                 if message is not None:
-                    _record(run, service, step.action, BillingOutcome.DONE, message)
-                service.refresh_from_db()
+                    _record_done(run, service, step.action, message)
+                if number < len(steps):
+                    service.refresh_from_db()  # the next step sees what this one changed
     except Exception as error:  # one service's surprise must not stop the others' billing
         logger.exception("billing run %s: service %s failed", run.day, service_id)
         try:
@@ -337,6 +339,16 @@ def _service_handle(run: BillingRun, service_id: int, rules: CycleRules, *, skip
 
 def _refused(error: ValidationError) -> StoredText:
     return StoredText(gettext_noop("Refused: %(reason)s"), {"reason": " ".join(error.messages)})
+
+
+def _record_done(run: BillingRun, service: Service, action: str, message: StoredText) -> None:
+    """Write what the run did to a service, over a failure of the same step an earlier attempt recorded (one statement)."""
+    BillingRunItem.objects.bulk_create(
+        [BillingRunItem(run=run, service=service, action=action, outcome=BillingOutcome.DONE, message=message)],
+        update_conflicts=True,
+        unique_fields=["run", "service", "action"],
+        update_fields=["outcome", "message", "created_at"],
+    )
 
 
 def _record(run: BillingRun, service: Service, action: str, outcome: str, message: StoredText) -> None:
