@@ -27,14 +27,12 @@ logger = logging.getLogger(__name__)
 def notify(*, service: Service, kind: str, key: str, day: date, params: dict | None = None) -> Notification | None:
     """Record the notice `key` unless it exists, and send it once the transaction commits; None when it existed."""
     try:
-        with transaction.atomic():
-            if Notification.objects.filter(key=key).exists():
-                return None
+        with transaction.atomic():  # the unique key refuses a second one; callers rarely repeat, so no look first
             notification = Notification.objects.create(
                 client_id=service.client_id, service=service, kind=kind, key=key, day=day, params=params or {}
             )
     except IntegrityError:
-        return None  # made at the same moment by another process
+        return None  # made before, or at the same moment by another process
     transaction.on_commit(partial(_enqueue_send, notification.pk))
     return notification
 

@@ -467,7 +467,8 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
         params = {"until": until.astimezone(billing_zone()).date().isoformat(), "amount": str(amount), "periods": periods}
         day = timezone.now().astimezone(billing_zone()).date()
         notify(service=locked, kind=NotificationKind.RENEWED, key=f"renewed:{key}", day=day, params=params)
-        service_resume_if_paid(service_id=locked.pk, by=by)
+        if locked.status == ServiceStatus.SUSPENDED and locked.suspend_reason == SuspendReason.NONPAYMENT:
+            service_resume_if_paid(service_id=locked.pk, by=by)
     return locked
 
 
