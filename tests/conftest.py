@@ -4,6 +4,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.utils import translation
+from django_tasks import TaskResultStatus, task_backends
 
 from tests.factories import StaffUserFactory
 
@@ -78,3 +79,35 @@ def ipmanager():
     app.add_user("billing", "secret", pools=["133.31.223.0-133.31.223.128"], groups=["alias"])
     with EmulatorServer(app) as server:
         yield server
+
+
+class TaskRunner:
+    """The tasks a test enqueued, run when the test says so (time between attempts passes at once)."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def pending(self):
+        return [result for result in self.backend.results if result.status == TaskResultStatus.READY]
+
+    def run_next(self):
+        result = self.pending()[0]
+        self.backend.results.remove(result)
+        result.task.call(*result.args, **result.kwargs)
+        return result
+
+    def run_all(self, limit=30):
+        ran = 0
+        while self.pending():
+            self.run_next()
+            ran += 1
+            assert ran <= limit, "tasks keep enqueueing themselves"
+        return ran
+
+
+@pytest.fixture
+def tasks():
+    backend = task_backends["default"]
+    backend.clear()
+    yield TaskRunner(backend)
+    backend.clear()

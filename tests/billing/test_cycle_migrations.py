@@ -4,9 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
+from tests.billing.conftest import migrate
 from tests.factories import ServiceFactory
 
 BEFORE = [("billing", "0009_service_periods_and_auto_renew")]
@@ -15,21 +14,6 @@ AFTER = [("billing", "0011_periods_for_running_services")]
 
 def utc(*parts):
     return datetime(*parts, tzinfo=UTC)
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture
-def latest_schema_after():
-    """The test moves billing's schema back; every later test needs all of it again."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,29 +1,13 @@
 """Rows written in the writer's language before texts were stored as messages read in the reader's after migrating."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import translation
 
+from tests.billing.conftest import migrate
 from tests.factories import ClientFactory, ServiceFactory
 
 BEFORE = [("billing", "0006_secret_and_stored_text_fields")]
 AFTER = [("billing", "0007_legacy_texts_to_messages")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture
-def latest_schema_after():
-    """The test moves billing's schema back; every later test needs all of it again."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,7 +9,6 @@ import time_machine
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
-from django_tasks import task_backends
 
 from billing.choices import LedgerEntryKind, NotificationKind, ServiceStatus
 from billing.models import LedgerEntry, Notification
@@ -19,7 +18,6 @@ from billing.services import ledger_entry_add
 from billing.tasks import send_notification
 from tests.conftest import postgres_only, run_at_once
 from tests.factories import ServiceFactory, TariffPlanFactory
-from tests.provisioning.conftest import TaskRunner
 
 pytestmark = pytest.mark.django_db
 
@@ -40,14 +38,6 @@ def site(settings):
     settings.SITE_URL = SITE
     settings.TIME_ZONE = "UTC"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-
-
-@pytest.fixture
-def tasks():
-    backend = task_backends["default"]
-    backend.clear()
-    yield TaskRunner(backend)
-    backend.clear()
 
 
 @pytest.fixture

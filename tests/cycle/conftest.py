@@ -9,12 +9,27 @@ import time_machine
 from django.core.management import call_command
 
 from billing.choices import LedgerEntryKind
+from billing.models import LedgerEntry
 from billing.services import ledger_entry_add, service_mark_paid, service_renew
-from tests.provisioning.conftest import make_service, module, panel, tariff, tasks  # noqa: F401 (fixtures)
+from provisioning.models import Operation
+from tests.provisioning.conftest import make_service, module, panel, tariff  # noqa: F401 (fixtures)
 
 
 def utc(*parts):
     return datetime(*parts, tzinfo=UTC)
+
+
+def charges(service):
+    """The charges after the setup of the `activated` fixture (its own first payment and renewals left out)."""
+    return list(
+        LedgerEntry.objects.filter(client=service.client, kind=LedgerEntryKind.CHARGE, created_at__gte=utc(2026, 2, 1))
+        .order_by("pk")
+        .values_list("amount", flat=True)
+    )
+
+
+def operations(service, action):
+    return Operation.objects.filter(service=service, action=action).count()
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +38,7 @@ def billing_in_utc(settings):
 
 
 @pytest.fixture
-def activated(make_service, tasks):  # noqa: F811
+def activated(make_service, tasks):  # noqa: F811 (the fixture imported above)
     """A service of 10.00 a month whose account the emulator created on 2026-01-31 10:00 (paid until 2026-02-28 10:00).
 
     `renewals` renews it that many times at once (2026-01-31 + 1 gives 2026-03-31); `balance` is what the
@@ -48,7 +63,7 @@ def activated(make_service, tasks):  # noqa: F811
 
 
 @pytest.fixture
-def run_day(tasks):  # noqa: F811
+def run_day(tasks):
     """`run_day(date)`: the daily run for that date at 00:30 UTC, then the worker (panel calls, emails); its output."""
 
     def run(day: date, *options):
@@ -62,7 +77,7 @@ def run_day(tasks):  # noqa: F811
 
 
 @pytest.fixture
-def on(tasks):  # noqa: F811
+def on(tasks):
     """`with on(moment):` the clock at that moment; the worker runs when the block ends."""
 
     class At:

@@ -11,23 +11,9 @@ from billing.choices import BillingRunStatus, LedgerEntryKind, NotificationKind,
 from billing.models import BillingRun, LedgerEntry, Notification
 from billing.selectors import client_balance
 from billing.services import ledger_entry_add, service_action_request, service_auto_renew_set, service_renew
-from provisioning.models import Operation
-from tests.cycle.conftest import utc
+from tests.cycle.conftest import charges, operations, utc
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def charges(service):
-    """The charges after the setup of the `activated` fixture (its own first payment and renewals left out)."""
-    return list(
-        LedgerEntry.objects.filter(client=service.client, kind=LedgerEntryKind.CHARGE, created_at__gte=utc(2026, 2, 1))
-        .order_by("pk")
-        .values_list("amount", flat=True)
-    )
-
-
-def operations(service, action):
-    return Operation.objects.filter(service=service, action=action).count()
 
 
 def notices(service, kind):

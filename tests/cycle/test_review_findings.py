@@ -14,7 +14,6 @@ from django.urls import reverse
 
 from billing.choices import LedgerEntryKind, PanelAction, ServiceStatus, SuspendReason
 from billing.cycle import billing_run
-from billing.models import LedgerEntry
 from billing.selectors import client_balance
 from billing.services import (
     NothingToDo,
@@ -25,23 +24,9 @@ from billing.services import (
     service_mark_paid,
     service_renew,
 )
-from provisioning.models import Operation
-from tests.cycle.conftest import utc
+from tests.cycle.conftest import charges, operations, utc
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def charges(service):
-    """The charges after the setup of the `activated` fixture (its own first payment and renewals left out)."""
-    return list(
-        LedgerEntry.objects.filter(client=service.client, kind=LedgerEntryKind.CHARGE, created_at__gte=utc(2026, 2, 1))
-        .order_by("pk")
-        .values_list("amount", flat=True)
-    )
-
-
-def operations(service, action):
-    return Operation.objects.filter(service=service, action=action).count()
 
 
 def run_without_worker(day: date):

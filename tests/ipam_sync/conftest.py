@@ -7,7 +7,6 @@ who may take 133.31.223.0-133.31.223.128 in the group alias, administrator admin
 from decimal import Decimal
 
 import pytest
-from django_tasks import task_backends
 
 from billing.choices import ProductType, ResourceKind
 from billing.models import ServiceResource
@@ -21,7 +20,6 @@ from tests.factories import (
     TariffResourceFactory,
     UserFactory,
 )
-from tests.provisioning.conftest import TaskRunner
 
 NETWORK = "133.31.223."
 POOL_SIZE = 129  # 133.31.223.0-133.31.223.128
@@ -33,14 +31,6 @@ def pool_address(n: int) -> str:
 
 def in_pool(address: str) -> bool:
     return address.startswith(NETWORK) and 0 <= int(address.rsplit(".", 1)[1]) <= POOL_SIZE - 1
-
-
-@pytest.fixture
-def tasks():
-    backend = task_backends["default"]
-    backend.clear()
-    yield TaskRunner(backend)
-    backend.clear()
 
 
 @pytest.fixture

@@ -3,42 +3,9 @@ import threading
 from urllib.parse import parse_qs
 
 import pytest
-from django_tasks import TaskResultStatus, task_backends
 
 from billing.choices import ProductType, ResourceKind
 from tests.factories import ClientFactory, ProcessingModuleFactory, ServiceFactory, TariffPlanFactory, TariffResourceFactory, UserFactory
-
-
-class TaskRunner:
-    """The tasks a test enqueued, run when the test says so (time between attempts passes at once)."""
-
-    def __init__(self, backend):
-        self.backend = backend
-
-    def pending(self):
-        return [result for result in self.backend.results if result.status == TaskResultStatus.READY]
-
-    def run_next(self):
-        result = self.pending()[0]
-        self.backend.results.remove(result)
-        result.task.call(*result.args, **result.kwargs)
-        return result
-
-    def run_all(self, limit=30):
-        ran = 0
-        while self.pending():
-            self.run_next()
-            ran += 1
-            assert ran <= limit, "tasks keep enqueueing themselves"
-        return ran
-
-
-@pytest.fixture
-def tasks():
-    backend = task_backends["default"]
-    backend.clear()
-    yield TaskRunner(backend)
-    backend.clear()
 
 
 @pytest.fixture
