@@ -51,7 +51,7 @@ class ResourceKind(models.TextChoices):
     MAIL_DOMAINS = "mail_domains", _("Mail domains")
     MAILBOXES = "mailboxes", _("Mailboxes")
     FTP_USERS = "ftp_users", _("FTP users")
-    CPU = "cpu", _("CPU, %")
+    CPU = "cpu", _("CPU time, s")
     MEMORY = "memory", _("Memory, MiB")
     PROCESSES = "processes", _("Processes")
     SHELL = "shell", _("Shell access")
@@ -62,25 +62,6 @@ class ResourceKind(models.TextChoices):
 
 # On/off resources: their quantity is 0 or 1.
 FLAG_RESOURCES = frozenset({ResourceKind.SHELL, ResourceKind.SSL, ResourceKind.CGI})
-
-# The ISPmanager limit each resource sets. Dedicated IPs are not a panel limit: they come
-# from IPmanager.
-PANEL_LIMITS = {
-    ResourceKind.DISK: "limit_quota",
-    ResourceKind.DATABASES: "limit_db",
-    ResourceKind.DATABASE_USERS: "limit_db_users",
-    ResourceKind.WEB_DOMAINS: "limit_webdomains",
-    ResourceKind.DNS_DOMAINS: "limit_domains",
-    ResourceKind.MAIL_DOMAINS: "limit_emaildomains",
-    ResourceKind.MAILBOXES: "limit_emails",
-    ResourceKind.FTP_USERS: "limit_ftp_users",
-    ResourceKind.CPU: "limit_cpu",
-    ResourceKind.MEMORY: "limit_memory",
-    ResourceKind.PROCESSES: "limit_process",
-    ResourceKind.SHELL: "limit_shell",
-    ResourceKind.SSL: "limit_ssl",
-    ResourceKind.CGI: "limit_cgi",
-}
 
 
 class ServiceStatus(models.TextChoices):

@@ -16,7 +16,6 @@ from billing.choices import BillingPeriod, ProductType, ResourceKind
 from billing.constants import QUANTITY_MAX
 from billing.login_limits import password_confirm
 from billing.money import money_format
-from billing.secret_fields import is_unreadable
 from billing.services import MAX_RENEW_PERIODS, email_login
 
 
@@ -24,39 +23,6 @@ def add_service_errors(form, error: ValidationError) -> None:
     """Put a service's errors on the form: on their field when the form has it, on top otherwise."""
     for field, errors in getattr(error, "message_dict", {None: error.messages}).items():
         form.add_error(field if field in form.fields else None, errors)
-
-
-class WriteOnlySecretsForm(forms.ModelForm):
-    """A model form whose `secret_fields` are never rendered back; left blank they keep the stored value."""
-
-    secret_fields: tuple[str, ...] = ()
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in self.secret_fields:
-            field = self.fields[name]
-            field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-            stored = getattr(self.instance, name) if self.instance.pk else None
-            if stored:
-                field.required = False
-                field.help_text = (
-                    _("Stored, but the configured encryption keys cannot decrypt it: enter it again, or fix FIELD_ENCRYPTION_KEYS.")
-                    if is_unreadable(stored)
-                    else _("Stored. Leave blank to keep it, or enter a new one.")
-                )
-
-    def clean(self):
-        cleaned = super().clean()
-        for name in self.secret_fields:
-            if not cleaned.get(name) and self.instance.pk:
-                # Left out of what the form applies: the instance keeps what it read, saved back as the same ciphertext.
-                cleaned.pop(name, None)
-        return cleaned
-
-    def get_initial_for_field(self, field, field_name):
-        if field_name in self.secret_fields:
-            return None
-        return super().get_initial_for_field(field, field_name)
 
 
 class NameListField(forms.CharField):

@@ -3,7 +3,6 @@
 import ipaddress
 import re
 import unicodedata
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -13,7 +12,7 @@ IP_TYPE_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _HOST_LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
-def _is_host_name(host: str) -> bool:
+def is_host_name(host: str) -> bool:
     """A DNS name (internationalized names allowed) or an IP address."""
     try:
         ipaddress.ip_address(host)
@@ -25,25 +24,6 @@ def _is_host_name(host: str) -> bool:
     except UnicodeError:
         return False
     return len(ascii_host) <= 253 and all(_HOST_LABEL_RE.fullmatch(label) for label in ascii_host.rstrip(".").split("."))
-
-
-def validate_panel_url(url: str) -> None:
-    """A control panel's full URL: http(s), a host, and no credentials inside it."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as error:
-        raise ValidationError(_("Enter a valid URL (%(error)s).") % {"error": error}) from error
-    if parts.scheme not in ("http", "https"):
-        raise ValidationError(_("The URL must start with https:// (or http://), e.g. https://panel.example.com:1500/ispmgr."))
-    if not parts.hostname:
-        raise ValidationError(_("The URL must name the panel's host, e.g. https://panel.example.com:1500/ispmgr."))
-    if not _is_host_name(parts.hostname):
-        raise ValidationError(_("%(host)s is not a valid host name.") % {"host": parts.hostname})
-    if parts.username or parts.password:
-        raise ValidationError(_("Do not put a login or password in the URL: use the Username and Password fields."))
-    if port == 0:
-        raise ValidationError(_("Enter a valid port number."))
 
 
 def validate_ip_type_names(names: list[str]) -> None:
@@ -61,7 +41,7 @@ def validate_ip_type_names(names: list[str]) -> None:
 
 def validate_domain(domain: str) -> None:
     """A domain name a site can live on, e.g. example.com or пример.рф."""
-    if not domain or "." not in domain.strip(".") or ":" in domain or not _is_host_name(domain):
+    if not domain or "." not in domain.strip(".") or ":" in domain or not is_host_name(domain):
         raise ValidationError(_("%(domain)s is not a domain name: enter one like example.com.") % {"domain": domain or "''"})
     try:
         ipaddress.ip_address(domain)

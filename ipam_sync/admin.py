@@ -6,10 +6,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.admin_actions import ReadOnlyMixin
-from billing.admin_checks import ConnectionCheckedAdmin, ConnectionCheckedForm
 from billing.forms import NameListField
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
 from ipam_sync.services import integration_check_connection
+from provisioning.coremanager.admin import ConnectionCheckedAdmin, ConnectionCheckedForm
 
 
 class IPmanagerIntegrationForm(ConnectionCheckedForm):
@@ -23,6 +23,10 @@ class IPmanagerIntegrationForm(ConnectionCheckedForm):
     class Meta:
         model = IPmanagerIntegration
         fields = "__all__"
+        help_texts = {
+            "url": _("The full path to the IPmanager control panel, e.g. https://ip.example.com:1500/ipmgr"),
+            "username": _("An IPmanager account with User permissions: billing gets and returns IP addresses with it."),
+        }
 
     def clean(self):
         cleaned = super().clean()

@@ -8,31 +8,17 @@ from simple_history.models import HistoricalRecords
 from billing.constraints import ConstraintMessages
 from billing.secret_fields import SecretField
 from billing.stored_text import StoredTextField
-from billing.validators import validate_ip_type_names, validate_panel_url
+from billing.validators import validate_ip_type_names
+from ipam_sync.ipmanager.functions import validate_function_names
+from provisioning.coremanager.models import PanelConnection
 
 DEFAULT_IP_TYPE = "alias"
 
 
-class IPmanagerIntegration(models.Model):
+class IPmanagerIntegration(PanelConnection):
     """An IPmanager that hands out dedicated IPs, and how billing reconciles with it."""
 
     name = models.CharField(_("Name"), max_length=100, unique=True)
-    url = models.CharField(
-        _("URL"),
-        max_length=300,
-        validators=[validate_panel_url],
-        help_text=_("The full path to the IPmanager control panel, e.g. https://ip.example.com:1500/ipmgr"),
-    )
-    username = models.CharField(
-        _("Username"),
-        max_length=100,
-        help_text=_("An IPmanager account with User permissions: billing gets and returns IP addresses with it."),
-    )
-    password = SecretField(_("Password"), max_length=200)
-    verify_tls = models.BooleanField(_("verify TLS certificate"), default=True)
-    ca_certificate = models.TextField(
-        _("trusted CA certificate"), blank=True, help_text=_("PEM text of the CA that signed the panel's certificate.")
-    )
     admin_username = models.CharField(
         _("Administrator login"),
         max_length=100,
@@ -52,10 +38,14 @@ class IPmanagerIntegration(models.Model):
         validators=[validate_ip_type_names],
         help_text=_("IP groups (IPmanager → IP groups) that synchronization leaves out."),
     )
-    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
-    check_ok = models.BooleanField(_("connection works"), null=True)
-    check_message = StoredTextField(_("check result"), blank=True)
-    history = HistoricalRecords(excluded_fields=["password", "admin_password"])
+    function_names = models.JSONField(
+        _("function names"),
+        default=dict,
+        blank=True,
+        validators=[validate_function_names],
+        help_text=_("Only when this panel names a function differently from the documented default (see panel_probe's report)."),
+    )
+    history = HistoricalRecords(excluded_fields=["password", "admin_password", "probe_report", "probed_at"])
 
     class Meta:
         verbose_name = _("IPmanager integration")
@@ -66,8 +56,7 @@ class IPmanagerIntegration(models.Model):
         return self.name
 
     def clean(self):
-        if self.ca_certificate and "-----BEGIN CERTIFICATE-----" not in self.ca_certificate:
-            raise ValidationError({"ca_certificate": _("Paste the certificate in PEM form (-----BEGIN CERTIFICATE----- ...).")})
+        super().clean()
         if self.ignore_ip_types and not self.ignored_ip_types:
             raise ValidationError({"ignored_ip_types": _("List the IP types to ignore, or uncheck the box.")})
         if self.admin_username and not self.admin_password:

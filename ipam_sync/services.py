@@ -15,10 +15,11 @@ from django.utils.translation import gettext_noop
 from billing.choices import ResourceKind
 from billing.models import Service
 from billing.stored_text import StoredText
-from ipam_sync.ipmanager.client import DEFAULT_IP_TYPE, LEVEL_ADMIN, IPmanagerClient
+from ipam_sync.ipmanager.client import DEFAULT_IP_TYPE, IPmanagerClient
 from ipam_sync.models import IPAssignment, IPmanagerIntegration
 from provisioning.coremanager.check import CheckResult
-from provisioning.errors import AlreadyExists, AuthFailed, NoSuchFunction, NotFound, PermanentError, ProvisioningError
+from provisioning.coremanager.client import LEVEL_ADMIN
+from provisioning.coremanager.errors import AlreadyExists, AuthFailed, NoSuchFunction, NotFound, PermanentError, ProvisioningError
 
 
 def note_for(service_id: int) -> str:

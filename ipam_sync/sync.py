@@ -22,7 +22,7 @@ from billing.stored_text import StoredText
 from ipam_sync.ipmanager.client import Address
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
 from ipam_sync.services import ipmanager_client, is_ours, note_for
-from provisioning.errors import AccessDenied, NoSuchFunction, NotFound, PermanentError, ProvisioningError
+from provisioning.coremanager.errors import AccessDenied, NoSuchFunction, NotFound, PermanentError, ProvisioningError
 
 RELEASE_BATCH = 100
 # A run still "running" after this long died with its process; it no longer blocks the next one.

@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
 from billing.admin_actions import ReadOnlyMixin, bulk_action
-from billing.admin_checks import ConnectionCheckedAdmin, ConnectionCheckedForm
+from provisioning.coremanager.admin import ConnectionCheckedAdmin, ConnectionCheckedForm
 from provisioning.models import DataCenter, FailedOperation, Operation, OperationAttempt, ProcessingModule
 from provisioning.services import module_check_connection, module_enable, module_operations_resume, operation_resolve, operation_retry
 
@@ -20,6 +20,13 @@ class ProcessingModuleForm(ConnectionCheckedForm):
     class Meta:
         model = ProcessingModule
         fields = "__all__"
+        help_texts = {
+            "url": _("The full URL of the control panel, e.g. https://panel.example.com:1500/ispmgr"),
+            "username": _(
+                "An ISPmanager user with Admin permissions: billing uses it to create, suspend and delete "
+                "client accounts. ISPmanager Business needs Admin credentials; Reseller credentials do not work."
+            ),
+        }
 
     @staticmethod
     def check_panel(instance):

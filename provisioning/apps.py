@@ -8,3 +8,4 @@ class ProvisioningConfig(AppConfig):
 
     def ready(self):
         from provisioning import signals  # noqa: F401 - connects the receivers
+        from provisioning.modules import ispmanager5  # noqa: F401 - registers its backend

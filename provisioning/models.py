@@ -10,8 +10,8 @@ from billing.choices import PanelAction, ProductType
 from billing.constraints import ConstraintMessages
 from billing.secret_fields import SecretField
 from billing.stored_text import StoredTextField
-from billing.validators import validate_panel_url
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, ModuleKind, OperationStatus, PanelEdition
+from provisioning.coremanager.models import PanelConnection
 
 
 class DataCenter(models.Model):
@@ -28,34 +28,11 @@ class DataCenter(models.Model):
         return self.name
 
 
-class ProcessingModule(models.Model):
+class ProcessingModule(PanelConnection):
     """A control panel that billing creates and manages accounts in."""
 
     product_type = models.CharField(_("Product type"), max_length=16, choices=ProductType.choices)
     kind = models.CharField(_("Module"), max_length=32, choices=ModuleKind.choices, default=ModuleKind.ISPMANAGER5)
-    url = models.CharField(
-        _("URL"),
-        max_length=300,
-        validators=[validate_panel_url],
-        help_text=_("The full URL of the control panel, e.g. https://panel.example.com:1500/ispmgr"),
-    )
-    username = models.CharField(
-        _("Username"),
-        max_length=100,
-        help_text=_(
-            "An ISPmanager user with Admin permissions: billing uses it to create, suspend and delete "
-            "client accounts. ISPmanager Business needs Admin credentials; Reseller credentials do not work."
-        ),
-    )
-    password = SecretField(_("Password"), max_length=200)
-    verify_tls = models.BooleanField(
-        _("verify TLS certificate"),
-        default=True,
-        help_text=_("ISPmanager ships a self-signed certificate: give its CA below, or switch verification off."),
-    )
-    ca_certificate = models.TextField(
-        _("trusted CA certificate"), blank=True, help_text=_("PEM text of the CA that signed the panel's certificate.")
-    )
     data_center = models.ForeignKey(DataCenter, on_delete=models.PROTECT, related_name="modules", verbose_name=_("Data center"))
     name = models.CharField(_("Name"), max_length=100, unique=True)
     department = models.ForeignKey(
@@ -80,10 +57,7 @@ class ProcessingModule(models.Model):
     # What the last connection check found.
     edition = models.CharField(_("edition"), max_length=16, choices=PanelEdition.choices, blank=True)
     caller_level = models.CharField(_("level"), max_length=32, blank=True)
-    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
-    check_ok = models.BooleanField(_("connection works"), null=True)
-    check_message = StoredTextField(_("check result"), blank=True)
-    history = HistoricalRecords(excluded_fields=["password"])
+    history = HistoricalRecords(excluded_fields=["password", "probe_report", "probed_at"])
 
     class Meta:
         verbose_name = _("processing module")
@@ -94,15 +68,16 @@ class ProcessingModule(models.Model):
         return self.name
 
     def clean(self):
-        errors = {}
-        if self.ca_certificate and "-----BEGIN CERTIFICATE-----" not in self.ca_certificate:
-            errors["ca_certificate"] = _("Paste the certificate in PEM form (-----BEGIN CERTIFICATE----- ...).")
+        super().clean()
         if self.pk and (others := list(self.tariffs.exclude(product_type=self.product_type).values_list("name", flat=True))):
-            errors["product_type"] = _("Tariff plans of another product type use this module: %(tariffs)s. Move them first.") % {
-                "tariffs": ", ".join(others)
-            }
-        if errors:
-            raise ValidationError(errors)
+            message = _("Tariff plans of another product type use this module: %(tariffs)s. Move them first.")
+            raise ValidationError({"product_type": message % {"tariffs": ", ".join(others)}})
+
+    def get_backend(self, **options):
+        """The backend of this module's kind (see `provisioning.modules.base.register`)."""
+        from provisioning.modules.base import BACKENDS
+
+        return BACKENDS[self.kind](self, **options)
 
 
 class Operation(ConstraintMessages, models.Model):

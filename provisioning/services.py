@@ -35,9 +35,8 @@ from ipam_sync.services import service_ips_allocate, service_ips_release, wanted
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, OperationStatus
 from provisioning.coremanager.check import CheckResult
 from provisioning.coremanager.client import on_call
-from provisioning.errors import PermanentError, ProvisioningError, TransientError
+from provisioning.coremanager.errors import PermanentError, ProvisioningError, TransientError
 from provisioning.models import Operation, OperationAttempt, ProcessingModule
-from provisioning.modules.base import backend_for
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +201,7 @@ def _close(backend, service: Service) -> None:
 
 def _perform(operation: Operation):
     service = operation.service
-    backend = backend_for(service.tariff.processing_module)
+    backend = service.tariff.processing_module.get_backend()
     actions = {
         PanelAction.OPEN: lambda: _open(backend, service, operation.secret),
         PanelAction.SUSPEND: lambda: backend.suspend(service),
@@ -422,7 +421,7 @@ def _expire(attempt: OperationAttempt, now) -> bool:
 
 def module_check_connection(*, module: ProcessingModule, save: bool = True) -> CheckResult:
     """Ask the panel who we are to it; store what was found on the module."""
-    result = backend_for(module, timeout=settings.PANEL_CHECK_TIMEOUT).check_connection()
+    result = module.get_backend(timeout=settings.PANEL_CHECK_TIMEOUT).check_connection()
     module.edition, module.caller_level, module.check_ok = result.edition, result.level, result.ok
     module.check_message, module.checked_at = result.message, timezone.now()
     if save:

@@ -7,10 +7,8 @@ document marks "assumed" live here and in the emulator only.
 from dataclasses import dataclass
 
 from provisioning.coremanager.client import CoreClient, elems, fields, text
-from provisioning.errors import NotFound
+from provisioning.coremanager.errors import NotFound
 
-# An administrator's level (29 in one public source; assumed). Users are 16.
-LEVEL_ADMIN = 29
 DEFAULT_IP_TYPE = "alias"
 
 

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from billing.secret_fields import is_unreadable
 from billing.stored_text import StoredText
-from provisioning.errors import (
+from provisioning.coremanager.errors import (
     AccessDenied,
     AlreadyExists,
     AuthFailed,
@@ -39,6 +39,13 @@ logger = logging.getLogger(__name__)
 # COREmanager error types that another attempt cannot fix (`value` and `missed` depend on the
 # object: see reply_error); any other type is a failure on the panel's side. `limit` (a quota or an
 # address pool used up) is not in the document's list but does not pass by itself.
+# Caller levels on both panels (ISPsystem's documentation): mailbox user 9, user 16, reseller 24,
+# administrator 29, root 30.
+LEVEL_USER = 16
+LEVEL_RESELLER = 24
+LEVEL_ADMIN = 29
+LEVEL_ROOT = 30
+
 ERROR_TYPES = {"auth": AuthFailed, "access": AccessDenied, "exists": AlreadyExists, "limit": LimitReached}
 SECRET_PARAMS = frozenset({"authinfo", "passwd", "confirm", "password", "key"})
 
@@ -159,6 +166,50 @@ class CoreClient:
             message = gettext_noop("cannot connect to %(host)s: %(reason)s")
             raise Unreachable(StoredText(message, {"host": self._host, "reason": _reason(error)})) from None
         return self._doc(response)
+
+    def rows(self, func: str, **params) -> list[dict]:
+        """Every row of a list function, all pages read.
+
+        A panel may page or cap lists ("Number of records"): a reply that carries `p_elems` announces
+        how many rows there are, `p_cnt` how many a page holds. Fewer rows than announced is a
+        cut-off list, and nothing may be planned on it (sync_ips would release what it did not see).
+        """
+        rows, page = [], 1
+        while True:
+            doc = self.call(func, p_num=page if page > 1 else None, **params)
+            batch = elems(doc)
+            rows.extend(batch)
+            if "p_elems" not in doc:
+                return rows
+            try:
+                total, size = int(text(doc["p_elems"])), int(text(doc.get("p_cnt")) or 0)
+            except ValueError:
+                raise self._cut_list(func, len(rows), text(doc["p_elems"])) from None
+            if len(rows) >= total:
+                return rows
+            # A capped list without a page size cannot be paged; a page shorter than its share was cut.
+            if size <= 0 or len(batch) < min(size, total - (len(rows) - len(batch))) or page * size >= total:
+                raise self._cut_list(func, len(rows), total)
+            page += 1
+
+    def _cut_list(self, func: str, received: int, announced) -> CutOff:
+        message = gettext_noop("the list %(func)s from %(host)s is incomplete: %(received)d rows arrived of %(announced)s announced")
+        return CutOff(StoredText(message, {"func": func, "host": self._host, "received": received, "announced": str(announced)}))
+
+    def caller(self) -> tuple[str, int | None]:
+        """The caller's login and level: `whoami`, and the `auth` reply's level when whoami gives none.
+
+        Only `doc.user.$name` of whoami is confirmed; the documented place of the level is
+        `func=auth`. None when neither says: never read a missing level as "user".
+        """
+        user = self.call("whoami").get("user", {})
+        name, level = user.get("$name") or self.username, user.get("$level")
+        if not level:
+            level = self.call("auth", username=self.username, password=self._password).get("auth", {}).get("$level")
+        try:
+            return name, int(level) if level else None
+        except ValueError:
+            return name, None
 
     def _refuse_before_sending(self, params: dict) -> None:
         """What must stop a call before anything leaves: an unusable CA, a secret the keys cannot decrypt."""

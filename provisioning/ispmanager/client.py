@@ -8,13 +8,8 @@ import re
 from django.utils.translation import gettext_noop
 
 from billing.stored_text import StoredText
-from provisioning.coremanager.client import CoreClient, elems, fields, text
-from provisioning.errors import NotAPanel, NotFound
-
-# Caller levels: a user is 16 (confirmed); reseller and administrator numbers are assumed.
-LEVEL_USER = 16
-LEVEL_RESELLER = 24
-LEVEL_ADMIN = 28
+from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_RESELLER, CoreClient, elems, fields, text
+from provisioning.coremanager.errors import NotAPanel, NotFound
 
 LIMIT_PREFIX = "limit_"
 

@@ -52,9 +52,15 @@ class ModuleBackend(ABC):
     def sync(self, service) -> PanelAccount: ...
 
 
-def backend_for(module, **options) -> ModuleBackend:
-    from provisioning.choices import ModuleKind
-    from provisioning.modules.ispmanager5 import ISPmanager5Backend
+# ProcessingModule.kind -> its backend class, filled by `register` when the backends' modules are imported (apps.ready).
+BACKENDS: dict[str, type[ModuleBackend]] = {}
 
-    backends = {ModuleKind.ISPMANAGER5: ISPmanager5Backend}
-    return backends[module.kind](module, **options)
+
+def register(kind: str):
+    """Class decorator: the backend of processing modules of `kind`."""
+
+    def add(backend: type[ModuleBackend]) -> type[ModuleBackend]:
+        BACKENDS[kind] = backend
+        return backend
+
+    return add

@@ -5,13 +5,14 @@ import contextlib
 from django.conf import settings
 from django.utils.translation import gettext_noop
 
-from billing.choices import FLAG_RESOURCES, PANEL_LIMITS, ProductType
+from billing.choices import FLAG_RESOURCES, ProductType, ResourceKind
 from billing.stored_text import StoredText
 from billing.username_template import MAX_LOGIN_LENGTH, expand_username_template
+from provisioning.choices import ModuleKind
 from provisioning.coremanager.check import CheckResult
-from provisioning.errors import AlreadyExists, PermanentError, ProvisioningError
+from provisioning.coremanager.errors import AlreadyExists, PermanentError, ProvisioningError
 from provisioning.ispmanager.client import ISPmanagerClient, level_name, limits_of
-from provisioning.modules.base import ModuleBackend, PanelAccount
+from provisioning.modules.base import ModuleBackend, PanelAccount, register
 
 # How many numbered variants of a login are tried when the plain one is taken.
 MAX_LOGIN_SUFFIX = 50
@@ -26,11 +27,30 @@ def account_marker(service) -> str:
     return f"Service #{service.pk}"
 
 
+# The ISPmanager limit each resource sets. Dedicated IPs are not a panel limit: they come from IPmanager.
+LIMIT_NAMES = {
+    ResourceKind.DISK: "limit_quota",
+    ResourceKind.DATABASES: "limit_db",
+    ResourceKind.DATABASE_USERS: "limit_db_users",
+    ResourceKind.WEB_DOMAINS: "limit_webdomains",
+    ResourceKind.DNS_DOMAINS: "limit_domains",
+    ResourceKind.MAIL_DOMAINS: "limit_emaildomains",
+    ResourceKind.MAILBOXES: "limit_emails",
+    ResourceKind.FTP_USERS: "limit_ftp_users",
+    ResourceKind.CPU: "limit_cpu",  # CPU time in seconds
+    ResourceKind.MEMORY: "limit_memory",
+    ResourceKind.PROCESSES: "limit_process",
+    ResourceKind.SHELL: "limit_shell",
+    ResourceKind.SSL: "limit_ssl",
+    ResourceKind.CGI: "limit_cgi",
+}
+
+
 def panel_limits(template: dict, service) -> dict:
     """The template's limits with the service's resources on top (the tariff has priority)."""
     limits = limits_of(template)
     for resource in service.resources.all():
-        name = PANEL_LIMITS.get(resource.kind)
+        name = LIMIT_NAMES.get(resource.kind)
         if name:
             limits[name] = ("on" if resource.quantity else "off") if resource.kind in FLAG_RESOURCES else str(resource.quantity)
     return limits
@@ -44,6 +64,7 @@ def login_candidates(login: str):
         yield login[: MAX_LOGIN_LENGTH - len(suffix)] + suffix
 
 
+@register(ModuleKind.ISPMANAGER5)
 class ISPmanager5Backend(ModuleBackend):
     def __init__(self, module, *, timeout: tuple[float, float] | None = None):
         super().__init__(module)

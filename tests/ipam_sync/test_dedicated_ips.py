@@ -11,7 +11,7 @@ from billing.services import order_place, service_action_request, service_mark_p
 from ipam_sync.models import IPAssignment
 from ipam_sync.services import ipmanager_client, note_for
 from provisioning.choices import OperationStatus
-from provisioning.errors import AccessDenied
+from provisioning.coremanager.errors import AccessDenied
 from provisioning.models import FailedOperation, Operation
 from provisioning.services import operation_run
 from tests.conftest import postgres_only, run_at_once

@@ -11,10 +11,11 @@ import time
 
 import pytest
 
-from ipam_sync.ipmanager.client import LEVEL_ADMIN, Address, IPmanagerClient, Pool
-from ipam_sync.ipmanager.emulator import LEVEL_USER, IPmanagerEmulator
+from ipam_sync.ipmanager.client import Address, IPmanagerClient, Pool
+from ipam_sync.ipmanager.emulator import IPmanagerEmulator
+from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_USER
 from provisioning.coremanager.emulator import EmulatorServer
-from provisioning.errors import (
+from provisioning.coremanager.errors import (
     AccessDenied,
     AlreadyExists,
     AuthFailed,

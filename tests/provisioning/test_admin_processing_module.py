@@ -6,8 +6,8 @@ from django.db import connection
 from django.urls import reverse
 
 from billing.choices import ProductType
+from provisioning.coremanager.client import LEVEL_ADMIN
 from provisioning.coremanager.emulator import self_signed_certificate
-from provisioning.ispmanager.client import LEVEL_ADMIN
 from provisioning.models import ProcessingModule
 from tests.factories import DataCenterFactory, ProcessingModuleFactory, TariffPlanFactory
 

@@ -10,8 +10,9 @@ import socket
 
 import pytest
 
+from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_USER
 from provisioning.coremanager.emulator import EmulatorServer
-from provisioning.errors import (
+from provisioning.coremanager.errors import (
     AccessDenied,
     AlreadyExists,
     AuthFailed,
@@ -27,7 +28,7 @@ from provisioning.errors import (
     TransientError,
     Unreachable,
 )
-from provisioning.ispmanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_USER, ISPmanagerClient, limits_of
+from provisioning.ispmanager.client import ISPmanagerClient, limits_of
 from provisioning.ispmanager.emulator import ISPmanagerEmulator
 
 PRESET = "Site hosting"

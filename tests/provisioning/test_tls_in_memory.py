@@ -8,7 +8,7 @@ import pytest
 
 from ipam_sync.ipmanager.client import IPmanagerClient
 from provisioning.coremanager.emulator import EmulatorServer, self_signed_certificate
-from provisioning.errors import TLSFailed
+from provisioning.coremanager.errors import TLSFailed
 from provisioning.ispmanager.client import ISPmanagerClient
 from provisioning.ispmanager.emulator import ISPmanagerEmulator
 from provisioning.services import module_check_connection

@@ -1,10 +1,44 @@
 """Admin pieces for panels whose connection is checked when they are saved (modules, integrations)."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing.forms import WriteOnlySecretsForm
+from billing.secret_fields import is_unreadable
+
+
+class WriteOnlySecretsForm(forms.ModelForm):
+    """A model form whose `secret_fields` are never rendered back; left blank they keep the stored value."""
+
+    secret_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.secret_fields:
+            field = self.fields[name]
+            field.widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+            stored = getattr(self.instance, name) if self.instance.pk else None
+            if stored:
+                field.required = False
+                field.help_text = (
+                    _("Stored, but the configured encryption keys cannot decrypt it: enter it again, or fix FIELD_ENCRYPTION_KEYS.")
+                    if is_unreadable(stored)
+                    else _("Stored. Leave blank to keep it, or enter a new one.")
+                )
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.secret_fields:
+            if not cleaned.get(name) and self.instance.pk:
+                # Left out of what the form applies: the instance keeps what it read, saved back as the same ciphertext.
+                cleaned.pop(name, None)
+        return cleaned
+
+    def get_initial_for_field(self, field, field_name):
+        if field_name in self.secret_fields:
+            return None
+        return super().get_initial_for_field(field, field_name)
 
 
 class ConnectionCheckedForm(WriteOnlySecretsForm):
