@@ -5,15 +5,20 @@ groups, administrators who see every address with its owner. Addresses are kept 
 value, so a /16 with tens of thousands of allocations answers quickly. A network's first and last
 addresses (network and broadcast) are never handed out. Run it alone with
 `python -m ipam_sync.ipmanager.emulator --port 1501 --admin admin:secret` (`--help` for the rest).
+
+Its functions are the document's: `ip`, `ip.edit`, `ip.delete`, `iptype`, `whoami`, `actionlist`
+(pools are kept for allocation; no function lists them). The PTR `domain` is stored as given, a
+trailing dot included. Switches of its own, besides CoreEmulator's (keyword, attribute, flag):
+  allocate_reply_id=True   an allocation (`ip.edit&sok=ok` without `elid`) answers `doc.id` = the address;
+                           False: it allocates and answers a bare ok (--no-allocate-id)
+CoreEmulator's `rename` (--rename ip.delete=ip.free) gives the panel other function names.
 """
 
 import ipaddress
 from dataclasses import dataclass, field
 
-from ipam_sync.ipmanager.client import LEVEL_ADMIN
-from provisioning.coremanager.emulator import Caller, CoreEmulator, PanelFault, elem_list, ok, serve_forever
-
-LEVEL_USER = 16
+from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_USER
+from provisioning.coremanager.emulator import Caller, CoreEmulator, PanelFault, ok, panel_options, serve_forever
 
 
 def parse_range(spec: str) -> tuple[int, int]:
@@ -30,10 +35,6 @@ def parse_range(spec: str) -> tuple[int, int]:
     return start, end
 
 
-def _text(first: int, last: int) -> str:
-    return str(ipaddress.ip_address(first)) if first == last else f"{ipaddress.ip_address(first)}-{ipaddress.ip_address(last)}"
-
-
 @dataclass
 class User:
     password: str
@@ -48,10 +49,20 @@ class User:
 class IPmanagerEmulator(CoreEmulator):
     path = "/ipmgr"
 
-    def __init__(self, *, admins: dict | None = None, iptypes=("alias", "public")):
-        super().__init__()
-        for name, password in (admins or {"admin": "secret"}).items():
-            self.accounts[name] = (password, LEVEL_ADMIN)
+    def __init__(
+        self,
+        *,
+        admins: dict | None = None,
+        roots: dict | None = None,
+        iptypes=("alias", "public"),
+        allocate_reply_id: bool = True,
+        **switches,
+    ):
+        """`switches`: CoreEmulator's (whoami_level, page_size, short_pages, missing_functions, rename)."""
+        if not (admins or roots):
+            admins = {"admin": "secret"}
+        super().__init__(admins=admins, roots=roots, **switches)
+        self.allocate_reply_id = allocate_reply_id
         self.networks: list[tuple[int, int]] = []
         self.reserved: set[int] = set()  # network and broadcast addresses
         self.iptypes: set[str] = set(iptypes)
@@ -68,7 +79,6 @@ class IPmanagerEmulator(CoreEmulator):
             "ip.edit": self.ip_edit,
             "ip.delete": self.ip_delete,
             "iptype": self.iptype_list,
-            "ippool": self.pool_list,
         }
 
     # Setup for tests, the demo and the benchmark.
@@ -132,9 +142,6 @@ class IPmanagerEmulator(CoreEmulator):
 
     # Functions.
 
-    def whoami(self, caller, params):
-        return {"user": {"$name": caller.name, "$level": str(caller.level)}}
-
     def ip_list(self, caller, params):
         admin = caller.level >= LEVEL_ADMIN
         rows = []
@@ -144,7 +151,7 @@ class IPmanagerEmulator(CoreEmulator):
                 if admin:
                     row["owner"] = entry["owner"]
                 rows.append(row)
-        return elem_list(rows)
+        return self.listing(rows, params)
 
     def ip_edit(self, caller, params):
         if "elid" in params:
@@ -172,17 +179,7 @@ class IPmanagerEmulator(CoreEmulator):
 
     def iptype_list(self, caller, params):
         groups = self.iptypes if caller.level >= LEVEL_ADMIN else self.users[caller.name].groups & self.iptypes
-        return elem_list([{"name": name} for name in sorted(groups)])
-
-    def pool_list(self, caller, params):
-        if caller.level >= LEVEL_ADMIN:
-            ranges = [(first, last, False) for first, last in self.networks]
-        else:
-            user = self.users[caller.name]
-            ranges = [(first, last, False) for first, last in user.pools] + [(first, last, True) for first, last in user.hidden]
-        return elem_list(
-            [{"range": _text(first, last), "size": last - first + 1, "hidden": "on" if hidden else "off"} for first, last, hidden in ranges]
-        )
+        return self.listing([{"name": name} for name in sorted(groups)], params)
 
     # Helpers.
 
@@ -218,7 +215,7 @@ class IPmanagerEmulator(CoreEmulator):
             "note": params.get("note", ""),
             "owner": owner,
         }
-        return ok(id=address)
+        return ok(id=address) if self.allocate_reply_id else ok()
 
     def _requested(self, text: str, user: User | None) -> int:
         try:
@@ -247,14 +244,19 @@ class IPmanagerEmulator(CoreEmulator):
 
 
 def main():
+    def add_arguments(panel):
+        panel.add_argument(
+            "--no-allocate-id", dest="allocate_reply_id", action="store_false", help="an allocation answers ok without doc.id"
+        )
+
     def build(args):
-        emulator = IPmanagerEmulator(admins=dict(args.admin) or None)
+        emulator = IPmanagerEmulator(allocate_reply_id=args.allocate_reply_id, **panel_options(args))
         # The seed's example: the provider's /24, of which billing's user may take .0-.128.
         emulator.add_network("133.31.223.0/24")
         emulator.add_user("billing", "billing-demo", pools=["133.31.223.0-133.31.223.128"], groups=["alias"])
         return emulator
 
-    serve_forever(build, "IPmanager 5 emulator", 1501)
+    serve_forever(build, "IPmanager 5 emulator", 1501, add_arguments=add_arguments)
 
 
 if __name__ == "__main__":

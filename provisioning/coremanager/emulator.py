@@ -5,10 +5,24 @@ authenticates (`authinfo`, `auth` sessions, `func=auth`), answers in `out=json|x
 misbehaves on demand: down, slow, failing the next N calls, or acting and then dropping the reply.
 Tests set `app.faults` directly; a person sets them with command-line flags or POST /_control.
 With `keep_state_in(path)` (the command line's --state) the panel's data survives a restart.
+
+Where the documents leave a wire detail unconfirmed, a switch picks the alternative (constructor keyword,
+attribute of the same name that a test may flip while the emulator runs, command-line flag):
+  whoami_level=True        `whoami` answers `doc.user.$level`; False: only `$name`   (--no-whoami-level)
+  page_size=0              lists in pages of this many rows (`p_num`, 1-based), with `p_cnt`,
+                           `p_elems`, `p_num` in the reply; 0: one reply, no paging fields (--page-size N)
+  short_pages=False        a paged reply drops its last row, still announcing every row in `p_elems`
+                           (a capped list)                                            (--short-pages)
+  missing_functions=()     these functions answer missed(func) and are not in `actionlist` (--missing-function NAME)
+  rename={}                {"ip.delete": "ip.free"}: the function answers under the new name only (--rename OLD=NEW)
+Callers: administrators (`admins`, --admin, level 29) and roots (`roots`, --root, level 30).
+`func=auth` without `out` is a browser's login (by password or by a session.newkey key): it answers
+an HTML page and sets the session cookie.
 """
 
 import argparse
 import contextlib
+import html
 import json
 import os
 import secrets
@@ -18,13 +32,14 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from xml.sax.saxutils import escape, quoteattr
 
-from provisioning.coremanager.client import SECRET_PARAMS
+from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_ROOT, SECRET_PARAMS
 
 SESSION_IDLE_SECONDS = 3600
 CONTROL_PATH = "/_control"
@@ -179,16 +194,31 @@ class StateFileError(Exception):
 
 
 class CoreEmulator:
-    """A WSGI app speaking COREmanager. Subclasses fill `functions`, `accounts` and `path`.
+    """A WSGI app speaking COREmanager. Subclasses fill `functions` and `path`; the switches are in the module's docstring.
 
     Subclasses that persist give `state()` (JSON-ready) and `restore(state)`.
     """
 
     path = "/"
-    # Functions anyone may call without credentials.
-    public_functions = frozenset({"auth"})
 
-    def __init__(self):
+    def __init__(
+        self,
+        *,
+        admins: dict | None = None,
+        roots: dict | None = None,
+        whoami_level: bool = True,
+        page_size: int = 0,
+        short_pages: bool = False,
+        missing_functions=(),
+        rename: dict | None = None,
+    ):
+        if page_size < 0:
+            raise ValueError("page_size is 0 (no paging) or more")
+        self.whoami_level = whoami_level
+        self.page_size = page_size
+        self.short_pages = short_pages
+        self.missing_functions: set[str] = set(missing_functions)
+        self.rename: dict[str, str] = dict(rename or {})
         self.faults = Faults()
         self.lock = threading.RLock()
         self.calls: list[tuple[str, dict]] = []  # every authenticated call, secrets removed
@@ -197,10 +227,31 @@ class CoreEmulator:
         self.login_keys: dict[str, str] = {}  # one-time keys of session.newkey -> login
         self.state_path: Path | None = None
         self._saved_state = ""
+        for name, password in (admins or {}).items():
+            self.accounts[name] = (password, LEVEL_ADMIN)
+        for name, password in (roots or {}).items():
+            self.accounts[name] = (password, LEVEL_ROOT)
 
     @property
     def functions(self) -> dict:
         raise NotImplementedError
+
+    def published_names(self) -> dict[str, str]:
+        """The functions the panel answers to, each name on the wire -> the function's own name.
+
+        `auth` and `actionlist` are every panel's; missing functions are left out, renamed ones answer
+        under their new name only.
+        """
+        names = {}
+        for name in ("auth", *self.functions, "actionlist"):
+            wire = self.rename.get(name, name)
+            if not {name, wire} & self.missing_functions:
+                names[wire] = name
+        return names
+
+    @property
+    def session_cookie(self) -> str:
+        return f"{self.path.strip('/')}ses5"
 
     def authenticate(self, name: str, password: str) -> Caller | None:
         """The caller these credentials belong to, or None."""
@@ -258,6 +309,10 @@ class CoreEmulator:
         if environ["REQUEST_METHOD"] == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)
             params.update(parse_qsl(environ["wsgi.input"].read(size).decode(), keep_blank_values=True))
+        if not params.get("func") and "out" not in params:
+            return self._browser_home(environ, start_response)
+        # A browser (no `out`) logging in, as the "open panel" button sends it, gets a page rather than a doc.
+        browser = params.get("func") == "auth" and "out" not in params
         func, out = params.pop("func", ""), params.pop("out", "xml")
         failure = self.faults.take_failure(func)
         if failure and not failure.error_type:
@@ -273,6 +328,8 @@ class CoreEmulator:
                 self._save_state()
         if self.faults.take_drop(func):
             return _drop(environ, start_response)
+        if browser:
+            return self._browser_login(start_response, doc)
         body, content_type = _render(doc, out)
         start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
         if self.faults.take_cut(func):
@@ -289,15 +346,37 @@ class CoreEmulator:
                 return _json(start_response, "400 Bad Request", {"error": str(error)})
         return _json(start_response, "200 OK", self.faults.summary())
 
+    def _browser_home(self, environ, start_response):
+        """The panel's page in a browser: who the session cookie logs in, or the login form."""
+        try:
+            cookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+        except CookieError:
+            cookie = SimpleCookie()
+        session = cookie[self.session_cookie].value if self.session_cookie in cookie else ""
+        with self.lock:
+            caller = self._session_caller(session, environ.get("REMOTE_ADDR", ""))
+        if caller is None:
+            return _html(start_response, "200 OK", _page("Log in", "<h1>Log in</h1><p>Enter your username and password.</p>"))
+        return _html(start_response, "200 OK", _page("Panel", f"<h1>Logged in as {html.escape(caller.name)}</h1>"))
+
+    def _browser_login(self, start_response, doc: dict):
+        if "error" in doc:
+            return _html(start_response, "200 OK", _page("Login failed", "<h1>Login failed</h1><p>Invalid username, password or key.</p>"))
+        session = doc["auth"]["$id"]
+        login = self.sessions[session][0]
+        cookie = f"{self.session_cookie}={session}; Path=/; HttpOnly; SameSite=Lax"
+        body = _page("Panel", f"<h1>Logged in as {html.escape(login)}</h1>")
+        return _html(start_response, "200 OK", body, headers=[("Set-Cookie", cookie)])
+
     def _dispatch(self, func: str, params: dict, address: str) -> dict:
-        if func == "auth":
+        name = self.published_names().get(func)
+        if name is None:
+            raise PanelFault("missed", "func", f"Function '{func}' not found")
+        if name == "auth":
             return self._auth(params, address)
         caller = self._caller(params, address)
-        handler = self.functions.get(func)
-        if handler is None:
-            raise PanelFault("missed", "func", f"Function '{func}' not found")
         self.calls.append((func, {key: value for key, value in params.items() if key not in SECRET_PARAMS | {"auth"}}))
-        return handler(caller, params)
+        return self.actionlist(caller, params) if name == "actionlist" else self.functions[name](caller, params)
 
     def _caller(self, params: dict, address: str) -> Caller:
         if "authinfo" in params:
@@ -340,6 +419,31 @@ class CoreEmulator:
         self.sessions[session] = (known[0], address, time.monotonic())
         return self.caller_named(known[0])
 
+    # Functions every panel has.
+
+    def whoami(self, caller: Caller, params: dict) -> dict:
+        user = {"$name": caller.name}
+        if self.whoami_level:
+            user["$level"] = str(caller.level)
+        return {"user": user}
+
+    def actionlist(self, caller: Caller, params: dict) -> dict:
+        return self.listing([{"name": name} for name in self.published_names()], params)
+
+    def listing(self, rows: list[dict], params: dict) -> dict:
+        """A list reply: every row, or with `page_size` the page `p_num` and the paging fields."""
+        if not self.page_size:
+            return elem_list(rows)
+        number = params.get("p_num") or "1"
+        if not (number.isdigit() and len(number) < 10 and int(number) >= 1):
+            raise PanelFault("value", "p_num", f"Invalid page number '{number}'")
+        start = (int(number) - 1) * self.page_size
+        page = rows[start : start + self.page_size]
+        if self.short_pages:
+            page = page[:-1]
+        paging = {"p_cnt": self.page_size, "p_elems": len(rows), "p_num": int(number)}
+        return elem_list(page) | {key: {"$": str(value)} for key, value in paging.items()}
+
 
 def ok(**values) -> dict:
     """A success reply; `values` become fields (`id="user117"` -> `"id": {"$": "user117"}`)."""
@@ -368,10 +472,14 @@ def _json(start_response, status: str, reply: dict):
     return [data]
 
 
-def _html(start_response, status: str, body: str):
+def _html(start_response, status: str, body: str, *, headers=()):
     data = body.encode()
-    start_response(status, [("Content-Type", "text/html"), ("Content-Length", str(len(data)))])
+    start_response(status, [("Content-Type", "text/html"), ("Content-Length", str(len(data))), *headers])
     return [data]
+
+
+def _page(title: str, body: str) -> str:
+    return f"<!DOCTYPE html><html><head><title>{title}</title></head><body>{body}</body></html>"
 
 
 def _render(doc: dict, out: str) -> tuple[bytes, str]:
@@ -493,16 +601,44 @@ def admin_credentials(value: str) -> tuple[str, str]:
     return login, password
 
 
+def renaming(value: str) -> tuple[str, str]:
+    """argparse type of --rename: OLD=NEW, both parts non-empty."""
+    old, equals, new = value.partition("=")
+    if not (old and equals and new):
+        raise argparse.ArgumentTypeError(f"expected OLD=NEW (e.g. ip.delete=ip.free), got {value!r}")
+    return old, new
+
+
+def page_size(value: str) -> int:
+    if not value.isdigit() or int(value) > 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected a number of rows from 0 to 1000000 (0: no paging), got {value!r}")
+    return int(value)
+
+
 def port_number(value: str) -> int:
     if not value.isdigit() or int(value) > 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535 (0: any free port), got {value!r}")
     return int(value)
 
 
-def serve_forever(build, description: str, default_port: int, *, add_arguments=None) -> None:
-    """Command line entry of an emulator: `build(args)` makes the app from the parsed arguments.
+def panel_options(args: argparse.Namespace) -> dict:
+    """The CoreEmulator keywords that serve_forever's common flags give."""
+    return {
+        "admins": dict(args.admin) or None,
+        "roots": dict(args.root) or None,
+        "whoami_level": args.whoami_level,
+        "page_size": args.page_size,
+        "short_pages": args.short_pages,
+        "missing_functions": set(args.missing_function),
+        "rename": dict(args.rename),
+    }
 
-    `add_arguments(parser)` adds the emulator's own flags. Bad flags end with a message, not a traceback.
+
+def serve_forever(build, description: str, default_port: int, *, add_arguments=None) -> None:
+    """Command line entry of an emulator: `build(args)` makes the app from the parsed arguments (see panel_options).
+
+    `add_arguments(group)` adds the emulator's own flags to the group of how the panel answers.
+    Bad flags end with a message, not a traceback.
     """
     parser = argparse.ArgumentParser(
         description=description,
@@ -510,10 +646,30 @@ def serve_forever(build, description: str, default_port: int, *, add_arguments=N
         epilog=CONTROL_HELP.format(url=f"http://127.0.0.1:{default_port}", control=CONTROL_PATH),
     )
     parser.add_argument("--port", type=port_number, default=default_port, help=f"port on 127.0.0.1 (default {default_port})")
-    parser.add_argument(
-        "--admin", type=admin_credentials, action="append", default=[], metavar="LOGIN:PASSWORD", help="an administrator (repeatable)"
-    )
+    for flag, who in (("--admin", "an administrator, level 29"), ("--root", "a root, level 30")):
+        parser.add_argument(flag, type=admin_credentials, action="append", default=[], metavar="LOGIN:PASSWORD", help=f"{who} (repeatable)")
     parser.add_argument("--state", metavar="FILE", help="keep the panel's data in FILE across restarts")
+    panel = parser.add_argument_group("how the panel answers (switches for what the API documents leave open)")
+    panel.add_argument(
+        "--no-whoami-level", dest="whoami_level", action="store_false", help="whoami answers the name only (the level is in func=auth)"
+    )
+    panel.add_argument("--page-size", type=page_size, default=0, metavar="N", help="lists in pages of N rows, with p_cnt/p_elems/p_num")
+    panel.add_argument("--short-pages", action="store_true", help="a paged reply drops its last row, still announcing all in p_elems")
+    panel.add_argument(
+        "--missing-function",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the panel lacks this function: missed(func), not in actionlist (repeatable)",
+    )
+    panel.add_argument(
+        "--rename",
+        type=renaming,
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="the function OLD answers as NEW only, e.g. ip.delete=ip.free (repeatable)",
+    )
     faults = parser.add_argument_group("faults at start (switch them later at the control URL below)")
     faults.add_argument("--down", action="store_true", help="drop every call unanswered, as a panel that is down")
     faults.add_argument("--slow", metavar="SECONDS", help="wait this long before every reply")
@@ -521,7 +677,7 @@ def serve_forever(build, description: str, default_port: int, *, add_arguments=N
     faults.add_argument("--lose-next", metavar="N", help="carry out the next N calls, then lose their replies")
     faults.add_argument("--cut-next", metavar="N", help="stop the next N replies halfway")
     if add_arguments:
-        add_arguments(parser)
+        add_arguments(panel)
     args = parser.parse_args()
     app = build(args)
     flags = {"down": "1" if args.down else None, "slow": args.slow, "fail_next": args.fail_next}

@@ -1,30 +1,56 @@
 """An ISPmanager 5 that runs in-process: the API of docs/ispmanager-api.md over real HTTP.
 
-Users, templates (presets), FTP users, license.info, whoami, sessions, Lite and Business editions,
-administrator/reseller/user levels and the documented error types. Its state is plain dicts that
-tests read; `faults` makes it misbehave. Run it alone with
-`python -m provisioning.ispmanager.emulator --port 1500 --admin root:secret` (`--help` for the rest).
+Users, templates (presets), FTP users, addresses (Business), license.info, whoami, actionlist,
+sessions and one-time login keys, Lite and Business editions, root/administrator/reseller/user levels
+and the documented error types. Its state is plain dicts that tests read; `faults` makes it misbehave.
+Run it alone with `python -m provisioning.ispmanager.emulator --port 1500 --admin root:secret`
+(`--help` for the rest).
+
+Switches of its own, besides CoreEmulator's (keyword, attribute, flag):
+  form_active=True    `user.edit&elid=LOGIN` (a read) has `active` and `fullname`; False: neither,
+                      as the document allows (the `func=user` list always has `active`) (--no-form-active)
+  license_text        `license.info`'s `doc.panel_name`; default "ISPmanager Business" or "ISPmanager Lite"
+                      by edition. Only the text: the edition alone decides what the panel does. (--license-text TEXT)
+An empty or missing `name` on `ipaddr.edit` gives the owner any free address (from 198.51.100.0/24),
+as a real panel does; `user.delete` leaves the user's addresses configured (billing deletes them).
 """
 
+import ipaddress
 import re
 
-from provisioning.coremanager.emulator import Caller, CoreEmulator, PanelFault, elem_list, ok, serve_forever
-from provisioning.ispmanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_USER, LIMIT_PREFIX
+from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_USER
+from provisioning.coremanager.emulator import Caller, CoreEmulator, PanelFault, ok, panel_options, serve_forever
+from provisioning.ispmanager.client import LIMIT_PREFIX
 
 LOGIN_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")  # fullmatch: a trailing newline is no login
 FLAG_LIMITS = frozenset({"limit_shell", "limit_ssl", "limit_cgi"})
+# Where "pick any free address" picks from: a documentation network, so that a test sees it was not asked for.
+ANY_FREE_ADDRESS_FROM = ipaddress.ip_network("198.51.100.0/24")
 
 
 class ISPmanagerEmulator(CoreEmulator):
     path = "/ispmgr"
 
-    def __init__(self, *, edition: str = "business", admins: dict | None = None, resellers: dict | None = None):
-        super().__init__()
+    def __init__(
+        self,
+        *,
+        edition: str = "business",
+        admins: dict | None = None,
+        roots: dict | None = None,
+        resellers: dict | None = None,
+        form_active: bool = True,
+        license_text: str | None = None,
+        **switches,
+    ):
+        """`switches`: CoreEmulator's (whoami_level, page_size, short_pages, missing_functions, rename)."""
+        if not (admins or roots):
+            admins = {"root": "secret"}
+        super().__init__(admins=admins, roots=roots, **switches)
         if edition not in ("lite", "business"):
             raise ValueError("edition is lite or business")
         self.edition = edition
-        for name, password in (admins or {"root": "secret"}).items():
-            self.accounts[name] = (password, LEVEL_ADMIN)
+        self.form_active = form_active
+        self.license_text = f"ISPmanager {edition.capitalize()}" if license_text is None else license_text
         for name, password in (resellers or {}).items():
             if edition == "lite":
                 raise ValueError("ISPmanager Lite has no resellers")
@@ -90,11 +116,7 @@ class ISPmanagerEmulator(CoreEmulator):
     # Functions.
 
     def license_info(self, caller, params):
-        title = f"ISPmanager {self.edition.capitalize()}"
-        return {"mgr": {"$": "ispmgr"}, "panel_name": {"$": title}, "license": {"$": "emulator"}}
-
-    def whoami(self, caller, params):
-        return {"user": {"$name": caller.name, "$level": str(caller.level)}}
+        return {"mgr": {"$": "ispmgr"}, "panel_name": {"$": self.license_text}, "license": {"$": "emulator"}}
 
     def user_list(self, caller, params):
         self._need(caller, LEVEL_RESELLER)
@@ -105,7 +127,7 @@ class ISPmanagerEmulator(CoreEmulator):
             if self.edition == "business":
                 row["owner"] = user["owner"]
             rows.append(row)
-        return elem_list(rows)
+        return self.listing(rows, params)
 
     def user_edit(self, caller, params):
         if "elid" not in params:
@@ -114,7 +136,9 @@ class ISPmanagerEmulator(CoreEmulator):
             raise PanelFault("value", "elid", "Select a user")
         user = self._user(caller, params["elid"], "elid")
         if not params.get("sok"):
-            values = {"name": user["name"], "fullname": user["fullname"], "preset": user["preset"], "active": user["active"]}
+            values = {"name": user["name"], "preset": user["preset"]}
+            if self.form_active:
+                values |= {"fullname": user["fullname"], "active": user["active"]}
             if self.edition == "business":
                 values["owner"] = user["owner"]
             return {key: {"$": self._flag(value)} for key, value in (values | user["limits"]).items()}
@@ -169,8 +193,6 @@ class ISPmanagerEmulator(CoreEmulator):
             del self.users[user["name"]]
             for ftp_name in [name for name, ftp in self.ftp_users.items() if ftp["owner"] == user["name"]]:
                 del self.ftp_users[ftp_name]
-            for address in [address for address, ip in self.ip_addresses.items() if ip["owner"] == user["name"]]:
-                del self.ip_addresses[address]
         return ok()
 
     def usrparam(self, caller, params):
@@ -184,7 +206,7 @@ class ISPmanagerEmulator(CoreEmulator):
 
     def preset_list(self, caller, params):
         self._need(caller, LEVEL_RESELLER)
-        return elem_list([{"name": name} for name in self.presets])
+        return self.listing([{"name": name} for name in self.presets], params)
 
     def preset_edit(self, caller, params):
         self._need(caller, LEVEL_RESELLER)
@@ -216,7 +238,7 @@ class ISPmanagerEmulator(CoreEmulator):
             for name, ftp in self.ftp_users.items()
             if owner.level >= LEVEL_ADMIN or ftp["owner"] == owner.name
         ]
-        return elem_list(rows)
+        return self.listing(rows, params)
 
     def ftp_user_edit(self, caller, params):
         acting = self._acting_as(caller, params)
@@ -274,16 +296,17 @@ class ISPmanagerEmulator(CoreEmulator):
 
     def ipaddr_list(self, caller, params):
         self._need(caller, LEVEL_ADMIN)
-        return elem_list([{"name": address} | ip for address, ip in self.ip_addresses.items()])
+        return self.listing([{"name": address} | ip for address, ip in self.ip_addresses.items()], params)
 
     def ipaddr_edit(self, caller, params):
-        """Assign an address to a user (`name`, `iprole=assigned`, `owner`); assumed form."""
+        """Assign an address to a user (`name`, `iprole=assigned`, `owner`); no `name`: any free address."""
         self._need(caller, LEVEL_ADMIN)
         if self.edition == "lite":
             raise PanelFault("access", "ipaddr", "ISPmanager Lite does not assign IP addresses to users")
-        address, owner = params.get("name", ""), params.get("owner", "")
+        owner = params.get("owner", "")
         if owner not in self.users:
             raise PanelFault("value", "owner", f"User '{owner}' not found")
+        address = params.get("name") or self._any_free_address()
         current = self.ip_addresses.get(address)
         if current and current["owner"] != owner:
             raise PanelFault("exists", "ipaddr", f"{address} is assigned to {current['owner']}")
@@ -299,6 +322,12 @@ class ISPmanagerEmulator(CoreEmulator):
         return ok()
 
     # Helpers.
+
+    def _any_free_address(self) -> str:
+        for host in ANY_FREE_ADDRESS_FROM.hosts():
+            if str(host) not in self.ip_addresses:
+                return str(host)
+        raise PanelFault("limit", "ipaddr", "There are no free IP addresses")
 
     def _need(self, caller: Caller, level: int) -> None:
         if caller.level < level:
@@ -372,11 +401,17 @@ class ISPmanagerEmulator(CoreEmulator):
 
 
 def main():
-    def add_arguments(parser):
-        parser.add_argument("--edition", choices=["business", "lite"], default="business")
+    def add_arguments(panel):
+        panel.add_argument("--edition", choices=["business", "lite"], default="business", help="default: business")
+        panel.add_argument(
+            "--no-form-active", dest="form_active", action="store_false", help="user.edit's form has neither active nor fullname"
+        )
+        panel.add_argument("--license-text", metavar="TEXT", help="license.info's panel_name (default: ISPmanager Business or Lite)")
 
     def build(args):
-        emulator = ISPmanagerEmulator(edition=args.edition, admins=dict(args.admin) or None)
+        emulator = ISPmanagerEmulator(
+            edition=args.edition, form_active=args.form_active, license_text=args.license_text, **panel_options(args)
+        )
         # The seed's example template, so that the demo shows "tariff over template".
         emulator.add_preset("Site hosting", limit_db=25, limit_webdomains=25, limit_quota=10240)
         return emulator

@@ -1,7 +1,8 @@
 """The IPmanager emulator spoken to raw, with `requests`: the wire of docs/ipmanager-api.md.
 
 Reply shapes in `out=json`, `xml` and `text`, GET as well as POST, sessions, editing the PTR and
-note of an address, and the functions' refusals — what the client relies on without checking.
+note of an address, and the functions' refusals — what the client relies on without checking; the
+function list, levels, and each switch that picks one of the document's unconfirmed alternatives.
 """
 
 import ipaddress
@@ -9,6 +10,8 @@ import ipaddress
 import pytest
 import requests
 
+from ipam_sync.ipmanager.emulator import IPmanagerEmulator
+from provisioning.coremanager.emulator import EmulatorServer
 from tests.panel_protocol import caller, error_of, xml_doc
 
 USER = ("billing", "secret")
@@ -91,11 +94,13 @@ def test_json_error_is_typed_with_a_message_and_http_200(ipmanager, app):
     }
 
 
-def test_iptype_and_ippool_lists(ipmanager):
-    assert doc(ipmanager, "iptype") == {"elem": [{"name": {"$": "alias"}}]}
-    assert doc(ipmanager, "ippool") == {
-        "elem": [{"range": {"$": "133.31.223.0-133.31.223.128"}, "size": {"$": "129"}, "hidden": {"$": "off"}}]
-    }
+@pytest.mark.parametrize(("credentials", "groups"), [(USER, ["alias"]), (ADMIN, ["alias", "public"])], ids=["user", "admin"])
+def test_iptype_lists_the_groups_the_caller_may_use(ipmanager, credentials, groups):
+    assert doc(ipmanager, "iptype", credentials=credentials) == {"elem": [{"name": {"$": name}} for name in groups]}
+
+
+def test_there_is_no_function_listing_pools(ipmanager):
+    assert error_of(doc(ipmanager, "ippool")) == ("missed", "func")
 
 
 # out=xml and out=text
@@ -226,3 +231,148 @@ def test_a_31_network_has_no_network_or_broadcast_address_to_keep(ipmanager):
     taken = [allocate(ipmanager, credentials=ADMIN, ip=ip)["id"]["$"] for ip in ("10.9.0.0", "10.9.0.1")]
 
     assert taken == ["10.9.0.0", "10.9.0.1"]
+
+
+# The PTR name is stored as given: the document writes it as an FQDN with a trailing dot.
+
+
+def test_a_trailing_dot_of_the_ptr_name_is_kept_on_allocation_and_edit(ipmanager, app):
+    doc(ipmanager, "ip.edit", sok="ok", family="ipv4", iptype="alias", ip="133.31.223.8", domain="new.example.com.")
+    doc(ipmanager, "ip.edit", elid=IP, sok="ok", domain="www.example.com.")
+    listed = {elem["ip"]["$"]: elem["domain"]["$"] for elem in doc(ipmanager, "ip")["elem"]}
+    assert listed == {IP: "www.example.com.", "133.31.223.8": "new.example.com."}
+
+
+# Levels: administrator 29, root 30
+
+
+def test_a_root_is_level_30_and_sees_every_address_with_its_owner():
+    with EmulatorServer(IPmanagerEmulator(roots={"boss": "boss-pass-1"})) as server:
+        server.app.take(IP, owner="billing")
+        server.app.take("133.31.223.200", owner="other")
+        boss = ("boss", "boss-pass-1")
+        assert doc(server, "auth", credentials=None, username="boss", password="boss-pass-1")["auth"]["$level"] == "30"
+        assert doc(server, "whoami", credentials=boss) == {"user": {"$name": "boss", "$level": "30"}}
+        assert [(elem["ip"]["$"], elem["owner"]["$"]) for elem in doc(server, "ip", credentials=boss)["elem"]] == [
+            (IP, "billing"),
+            ("133.31.223.200", "other"),
+        ]
+        assert server.app.accounts == {"boss": ("boss-pass-1", 30)}  # no default administrator beside it
+
+
+# whoami_level
+
+
+@pytest.mark.parametrize(("credentials", "level"), [(USER, "16"), (ADMIN, "29")], ids=["user", "admin"])
+def test_without_whoami_level_whoami_gives_the_name_only_and_auth_still_the_level(ipmanager, credentials, level):
+    ipmanager.app.whoami_level = False
+    assert doc(ipmanager, "whoami", credentials=credentials) == {"user": {"$name": credentials[0]}}
+    assert doc(ipmanager, "auth", credentials=None, username=credentials[0], password=credentials[1])["auth"]["$level"] == level
+
+
+def test_whoami_level_is_a_constructor_switch():
+    with EmulatorServer(IPmanagerEmulator(whoami_level=False)) as server:
+        assert doc(server, "whoami", credentials=ADMIN) == {"user": {"$name": "admin"}}
+
+
+# allocate_reply_id: the allocation's `doc.id` is assumed
+
+
+def test_without_the_allocation_id_the_address_is_allocated_and_the_reply_is_a_bare_ok(ipmanager, app):
+    app.allocate_reply_id = False
+
+    assert allocate(ipmanager) == {"ok": {}}
+
+    assert app.allocated[as_int("133.31.223.1")] == {
+        "ip": "133.31.223.1",
+        "iptype": "alias",
+        "domain": "new.example.com",
+        "note": "billing:2",
+        "owner": "billing",
+    }
+    assert "<doc><ok/></doc>" in raw(ipmanager, "ip.edit", out="xml", sok="ok", family="ipv4", iptype="alias").text
+    assert doc(ipmanager, "ip.edit", elid=IP, sok="ok", note="billing:9") == {"ok": {}, "id": {"$": IP}}  # an edit still names it
+
+
+def test_allocate_reply_id_is_a_constructor_switch():
+    with EmulatorServer(IPmanagerEmulator(allocate_reply_id=False)) as server:
+        server.app.add_network("10.9.0.0/24")
+        assert allocate(server, credentials=ADMIN) == {"ok": {}}
+        assert server.app.owned_by("admin") == ["10.9.0.1"]
+
+
+# actionlist, missing and renamed functions
+
+IPMANAGER_FUNCTIONS = {"auth", "actionlist", "whoami", "ip", "ip.edit", "ip.delete", "iptype"}
+
+
+def names(reply: dict) -> list[str]:
+    return [elem["name"]["$"] for elem in reply.get("elem", [])]
+
+
+@pytest.mark.parametrize("credentials", [USER, ADMIN], ids=["user", "admin"])
+def test_actionlist_names_the_documents_functions(ipmanager, credentials):
+    listed = names(doc(ipmanager, "actionlist", credentials=credentials))
+    assert (set(listed), len(listed)) == (IPMANAGER_FUNCTIONS, len(IPMANAGER_FUNCTIONS))
+
+
+@pytest.mark.parametrize("missing", ["ip.delete", "iptype", "whoami", "actionlist"])
+def test_a_missing_function_is_missed_func_and_left_out_of_actionlist(ipmanager, app, missing):
+    app.missing_functions = {missing}
+    assert error_of(doc(ipmanager, missing, elid=IP)) == ("missed", "func")
+    assert app.allocated[as_int(IP)]["owner"] == "billing"
+    if missing != "actionlist":
+        assert set(names(doc(ipmanager, "actionlist"))) == IPMANAGER_FUNCTIONS - {missing}
+    assert doc(ipmanager, "ip")["elem"][0]["ip"] == {"$": IP}
+
+
+def test_a_renamed_function_answers_under_its_new_name_only(ipmanager, app):
+    app.rename = {"ip.delete": "ip.free"}
+
+    assert error_of(doc(ipmanager, "ip.delete", elid=IP)) == ("missed", "func")
+    assert as_int(IP) in app.allocated
+    assert doc(ipmanager, "ip.free", elid=IP) == {"ok": {}}
+    assert as_int(IP) not in app.allocated
+    assert set(names(doc(ipmanager, "actionlist"))) == IPMANAGER_FUNCTIONS - {"ip.delete"} | {"ip.free"}
+    assert [func for func, _ in app.calls][-2:] == ["ip.free", "actionlist"]  # recorded by the name on the wire
+
+
+def test_rename_and_missing_functions_are_constructor_switches():
+    app = IPmanagerEmulator(rename={"ip.delete": "ip.free", "iptype": "ipgroup"}, missing_functions={"whoami"})
+    with EmulatorServer(app) as server:
+        assert set(names(doc(server, "actionlist", credentials=ADMIN))) == {"auth", "actionlist", "ip", "ip.edit", "ip.free", "ipgroup"}
+        assert doc(server, "ipgroup", credentials=ADMIN) == {"elem": [{"name": {"$": "alias"}}, {"name": {"$": "public"}}]}
+        assert error_of(doc(server, "whoami", credentials=ADMIN)) == ("missed", "func")
+
+
+# Paging
+
+
+def paging(reply: dict) -> tuple[str, str, str]:
+    return reply["p_cnt"]["$"], reply["p_elems"]["$"], reply["p_num"]["$"]
+
+
+def test_the_address_list_in_pages(ipmanager, app):
+    app.page_size = 1
+    first, second = doc(ipmanager, "ip", credentials=ADMIN), doc(ipmanager, "ip", credentials=ADMIN, p_num="2")
+    assert ([elem["ip"]["$"] for elem in first["elem"]], paging(first)) == ([IP], ("1", "2", "1"))
+    assert ([elem["ip"]["$"] for elem in second["elem"]], paging(second)) == (["133.31.223.200"], ("1", "2", "2"))
+
+
+@pytest.mark.parametrize(("func", "rows"), [("iptype", "2"), ("actionlist", "7")])
+def test_the_other_lists_in_pages(ipmanager, func, rows):
+    ipmanager.app.page_size = 1
+    reply = doc(ipmanager, func, credentials=ADMIN, p_num="2")
+    assert (len(reply["elem"]), paging(reply)) == (1, ("1", rows, "2"))
+
+
+def test_short_pages_announce_more_rows_than_they_give(ipmanager, app):
+    app.page_size, app.short_pages = 2, True
+    reply = doc(ipmanager, "ip", credentials=ADMIN)
+    assert ([elem["ip"]["$"] for elem in reply["elem"]], paging(reply)) == ([IP], ("2", "2", "1"))
+
+
+def test_paging_switches_are_constructor_switches():
+    with EmulatorServer(IPmanagerEmulator(page_size=1, short_pages=True)) as server:
+        reply = doc(server, "iptype", credentials=ADMIN)
+        assert (reply["elem"], paging(reply)) == ([], ("1", "2", "1"))

@@ -92,6 +92,11 @@ def take_address(url: str) -> str:
         (["--fail-next", "-2"], "fail_next is a whole number of calls"),
         (["--lose-next", "many"], "lose_next is a whole number of calls"),
         (["--cut-next", "1.5"], "cut_next is a whole number of calls"),
+        (["--root", "boss"], "argument --root: expected LOGIN:PASSWORD, got 'boss'"),
+        (["--page-size", "-1"], "argument --page-size: expected a number of rows from 0 to 1000000 (0: no paging), got '-1'"),
+        (["--page-size", "ten"], "argument --page-size: expected a number of rows"),
+        (["--rename", "ip.delete"], "argument --rename: expected OLD=NEW (e.g. ip.delete=ip.free), got 'ip.delete'"),
+        (["--rename", "=ip.free"], "argument --rename: expected OLD=NEW"),
     ],
 )
 def test_a_bad_argument_is_an_error_message_not_a_traceback(module, args, message):
@@ -133,6 +138,69 @@ def test_help_documents_the_fault_flags_and_the_control_url(module):
     for setting in ["fail_next=2", "lose_next=1", "cut_next=1", "slow=5", "down=1", "clear=1"]:
         assert f"-d {setting} " in result.stdout
     assert "(down=0: up again)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "own_flags"),
+    [(ISPMANAGER, ["--edition", "--no-form-active", "--license-text TEXT"]), (IPMANAGER, ["--no-allocate-id"])],
+    ids=["ispmanager", "ipmanager"],
+)
+def test_help_documents_the_levels_and_the_switches_of_the_unconfirmed_alternatives(module, own_flags):
+    result = run_cli(module, "--help")
+    common = ["--admin LOGIN:PASSWORD", "level 29", "--root LOGIN:PASSWORD", "level 30", "--no-whoami-level", "--page-size N"]
+    common += ["--short-pages", "--missing-function NAME", "--rename OLD=NEW"]
+    for text in common + own_flags:
+        assert text in result.stdout
+    assert "--no-allocate-id" not in result.stdout if module == ISPMANAGER else "--no-form-active" not in result.stdout
+
+
+# The switches from the command line, on a running emulator.
+
+
+def test_ispmanager_switches_from_the_command_line():
+    running = Running(
+        ISPMANAGER,
+        *("--admin", "root:pw", "--root", "boss:pw2", "--no-whoami-level", "--no-form-active"),
+        *("--page-size", "2", "--short-pages", "--license-text", "ISPmanager Lite 5.290"),
+        *("--missing-function", "session.newkey", "--missing-function", "usrparam", "--rename", "user.add.finish=user.create"),
+    )
+    try:
+        assert call(running.url, "auth", "", username="boss", password="pw2").json()["doc"]["auth"]["$level"] == "30"
+        assert call(running.url, "whoami", "root:pw").json()["doc"] == {"user": {"$name": "root"}}
+        assert call(running.url, "license.info", "root:pw").json()["doc"]["panel_name"] == {"$": "ISPmanager Lite 5.290"}
+        for name in ("alice", "bob", "carol"):
+            created = call(running.url, "user.create", "root:pw", sok="ok", name=name, passwd="p1", confirm="p1", fullname="F")
+            assert created.json()["doc"]["id"] == {"$": name}
+        assert "fullname" not in call(running.url, "user.edit", "root:pw", elid="alice").json()["doc"]
+        users = call(running.url, "user", "root:pw").json()["doc"]
+        assert ([row["name"]["$"] for row in users["elem"]], users["p_elems"], users["p_cnt"]) == (["alice"], {"$": "3"}, {"$": "2"})
+        for missing in ("session.newkey", "usrparam", "user.add.finish"):
+            assert call(running.url, missing, "root:pw").json()["doc"]["error"]["$type"] == "missed"
+    finally:
+        running.stop()
+
+
+def test_ipmanager_switches_from_the_command_line():
+    running = Running(
+        IPMANAGER,
+        *("--no-allocate-id", "--rename", "ip.delete=ip.free", "--missing-function", "iptype", "--page-size", "5"),
+    )
+    try:
+        allocated = call(running.url, "ip.edit", "billing:billing-demo", sok="ok", family="ipv4", iptype="alias", domain="a.example.")
+        assert allocated.json()["doc"] == {"ok": {}}
+        listed = call(running.url, "ip", "billing:billing-demo").json()["doc"]
+        assert ([(row["ip"]["$"], row["domain"]["$"]) for row in listed["elem"]], listed["p_elems"]) == (
+            [("133.31.223.1", "a.example.")],
+            {"$": "1"},
+        )
+        assert call(running.url, "ip.delete", "billing:billing-demo", elid="133.31.223.1").json()["doc"]["error"]["$type"] == "missed"
+        assert call(running.url, "ip.free", "billing:billing-demo", elid="133.31.223.1").json()["doc"] == {"ok": {}}
+        assert call(running.url, "iptype", "billing:billing-demo").json()["doc"]["error"]["$object"] == "func"
+        pages = [call(running.url, "actionlist", "billing:billing-demo", p_num=str(n)).json()["doc"]["elem"] for n in (1, 2)]
+        assert [len(rows) for rows in pages] == [5, 1]
+        assert {row["name"]["$"] for rows in pages for row in rows} == {"auth", "actionlist", "whoami", "ip", "ip.edit", "ip.free"}
+    finally:
+        running.stop()
 
 
 # Fault flags at start, then the control URL of the running process.
