@@ -31,6 +31,7 @@ from billing.locks import lock_objects
 from billing.models import Service
 from billing.services import NothingToDo, service_period_start, service_resume_if_paid, service_status_change
 from billing.stored_text import StoredText
+from ipam_sync.models import IPAssignment
 from ipam_sync.services import service_ips_allocate, service_ips_release, wanted_ips
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, OperationStatus
 from provisioning.coremanager.check import CheckResult
@@ -195,7 +196,11 @@ def _open(backend, service: Service, password: str) -> str:
 
 
 def _close(backend, service: Service) -> None:
+    # The account first (its sites stop using the addresses), then the addresses off the panel, then back to IPmanager:
+    # released while still configured in the panel, an address could go to another customer and clash.
     backend.close(service)
+    held = IPAssignment.objects.filter(service=service, released_at__isnull=True).values_list("address", flat=True)
+    backend.unassign_ips(service, list(held))
     service_ips_release(service=service)
 
 

@@ -3,18 +3,21 @@
 Wire details marked "assumed" in that document live here and in the emulator only.
 """
 
-import re
+import copy
 
 from django.utils.translation import gettext_noop
 
 from billing.stored_text import StoredText
-from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_RESELLER, CoreClient, elems, fields, text
-from provisioning.coremanager.errors import NotAPanel, NotFound
+from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_ROOT, CoreClient, fields, text
+from provisioning.coremanager.errors import AuthFailed, NotFound, PermanentError
 
 LIMIT_PREFIX = "limit_"
 
 
 def level_name(level: int) -> str:
+    """The caller's role by its level; root (30) is an administrator with more rights, and counts as one everywhere."""
+    if level >= LEVEL_ROOT:
+        return "root"
     if level >= LEVEL_ADMIN:
         return "administrator"
     if level >= LEVEL_RESELLER:
@@ -22,27 +25,59 @@ def level_name(level: int) -> str:
     return "user"
 
 
-class ISPmanagerClient(CoreClient):
-    def edition(self) -> str:
-        """ "lite" or "business", from `license.info` (`doc.mgr` or `doc.panel_name`)."""
-        doc = self.call("license.info")
-        name = f"{text(doc.get('panel_name'))} {text(doc.get('mgr'))}".lower()
-        for edition in ("lite", "business"):
-            if re.search(rf"\b{edition}\b", name):
-                return edition
-        message = gettext_noop("license.info does not name the edition (Lite or Business): %(name)s")
-        raise NotAPanel(StoredText(message, {"name": repr(name.strip())}))
+def edition_of(license_text: str) -> str:
+    """ "business" when `license.info`'s text says so in any case, otherwise "lite" (what the text says beyond that varies)."""
+    return "business" if "business" in license_text.lower() else "lite"
 
-    def whoami(self) -> tuple[str, int]:
-        """The caller's login and level (assumed shape: `doc.user.$name`, `$level`)."""
+
+class ISPmanagerClient(CoreClient):
+    def license_text(self) -> str:
+        """What `license.info` calls the panel: `doc.panel_name`, with `doc.mgr` after it when both are given."""
+        doc = self.call("license.info")
+        panel_name, mgr = text(doc.get("panel_name")).strip(), text(doc.get("mgr")).strip()
+        if panel_name and mgr and mgr.lower() not in panel_name.lower():
+            return f"{panel_name} ({mgr})"
+        return panel_name or mgr
+
+    def edition(self) -> str:
+        """ "lite" or "business" (see edition_of)."""
+        return edition_of(self.license_text())
+
+    def whoami(self) -> tuple[str, int | None]:
+        """What `whoami` alone says: `doc.user.$name` (confirmed) and `$level` (unconfirmed: None when absent).
+
+        The level for a decision comes from `caller()`, which asks `func=auth` when whoami does not say.
+        """
         user = self.call("whoami").get("user", {})
-        return user.get("$name", self.username), int(user.get("$level") or 0)
+        level = str(user.get("$level") or "")
+        return user.get("$name") or self.username, int(level) if level.isdigit() else None
 
     def users(self) -> list[dict]:
-        return elems(self.call("user"))
+        """Every user of the `func=user` list, all pages: `name`, `active` (on/off), `owner` (Business), ..."""
+        return self.rows("user")
+
+    def user_active(self, name: str) -> bool | None:
+        """Whether the user is active, from the `func=user` list (the documented place); None when there is no such user."""
+        for row in self.users():
+            if row.get("name") == name:
+                return row.get("active") == "on"
+        return None
+
+    def accepts_login(self, name: str, password: str) -> bool:
+        """Whether the panel lets NAME log in with PASSWORD: one `whoami` as that user over the same connection and TLS trust."""
+        as_user = copy.copy(self)
+        as_user.username, as_user._password = name, password
+        try:
+            as_user.call("whoami")
+        except AuthFailed:
+            return False
+        return True
 
     def user(self, name: str) -> dict | None:
-        """A user's fields, `limit_*` included, or None when there is no such user."""
+        """A user's form (`user.edit`): `limit_*`, `preset`, ... or None when there is no such user.
+
+        Whether the form carries `active` and `fullname` is unconfirmed: read the state with `user_active`.
+        """
         try:
             return fields(self.call("user.edit", elid=name))
         except NotFound:
@@ -74,9 +109,27 @@ class ISPmanagerClient(CoreClient):
             return False
         return True
 
+    def session_newkey(self, login: str, key: str) -> None:
+        """Let `key` (16 characters or more) log a browser in once as `login`: `func=auth&username=LOGIN&key=KEY`."""
+        self.call("session.newkey", username=login, key=key)
+
     def ip_assign(self, address: str, owner: str) -> None:
-        """Give a dedicated address to a user (Business; assumed: `ipaddr.edit`, `iprole=assigned`)."""
+        """Give a dedicated address to a user (Business: `ipaddr.edit`, `iprole=assigned`).
+
+        An empty `name` means "pick any free address" to the panel: refused here, before anything is sent.
+        """
+        if not (address and address.strip()):
+            message = gettext_noop("no address to assign to %(owner)s: an empty one would make the panel pick any free address")
+            raise PermanentError(StoredText(message, {"owner": owner}))
         self.call("ipaddr.edit", sok="ok", name=address, iprole="assigned", owner=owner)
+
+    def ip_unassign(self, address: str) -> bool:
+        """Remove a dedicated address from the panel (Business: `ipaddr.delete`); False when it was already gone."""
+        try:
+            self.call("ipaddr.delete", elid=address)
+        except NotFound:
+            return False
+        return True
 
     def preset(self, name: str) -> dict | None:
         """A template's fields, or None when there is no such template."""

@@ -33,6 +33,10 @@ class ModuleBackend(ABC):
         """Give the account its dedicated addresses (already allocated from IPmanager)."""
 
     @abstractmethod
+    def unassign_ips(self, service, addresses: list[str]) -> None:
+        """Take the service's dedicated addresses off the panel before they go back to IPmanager; one already gone counts as done."""
+
+    @abstractmethod
     def suspend(self, service) -> None: ...
 
     @abstractmethod
@@ -49,7 +53,12 @@ class ModuleBackend(ABC):
     def change_password(self, service, *, password: str) -> None: ...
 
     @abstractmethod
-    def sync(self, service) -> PanelAccount: ...
+    def sync(self, service) -> PanelAccount:
+        """The account as the panel has it: whether it exists, is active, and its limits."""
+
+    @abstractmethod
+    def login_url(self, service) -> str:
+        """An address that logs a browser in to the service's account once, without its password; used at once, never kept."""
 
 
 # ProcessingModule.kind -> its backend class, filled by `register` when the backends' modules are imported (apps.ready).

@@ -1,6 +1,8 @@
 """The "ISPmanager 5" processing module: accounts are ISPmanager users made from a template."""
 
 import contextlib
+import secrets
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.utils.translation import gettext_noop
@@ -9,17 +11,24 @@ from billing.choices import FLAG_RESOURCES, ProductType, ResourceKind
 from billing.stored_text import StoredText
 from billing.username_template import MAX_LOGIN_LENGTH, expand_username_template
 from provisioning.choices import ModuleKind
-from provisioning.coremanager.check import CheckResult
+from provisioning.coremanager.check import CheckResult, sentences
 from provisioning.coremanager.errors import AlreadyExists, PermanentError, ProvisioningError
-from provisioning.ispmanager.client import ISPmanagerClient, level_name, limits_of
+from provisioning.ispmanager.client import ISPmanagerClient, edition_of, level_name, limits_of
 from provisioning.modules.base import ModuleBackend, PanelAccount, register
 
 # How many numbered variants of a login are tried when the plain one is taken.
 MAX_LOGIN_SUFFIX = 50
+# Random bytes of a one-time login key: 43 URL-safe characters (the panel asks for at least 16).
+LOGIN_KEY_BYTES = 32
 
 
 # The caller's role in a check's message, translated when it is read.
-ROLE_NAMES = {"administrator": gettext_noop("administrator"), "reseller": gettext_noop("reseller"), "user": gettext_noop("user")}
+ROLE_NAMES = {
+    "root": gettext_noop("root"),
+    "administrator": gettext_noop("administrator"),
+    "reseller": gettext_noop("reseller"),
+    "user": gettext_noop("user"),
+}
 
 
 def account_marker(service) -> str:
@@ -79,13 +88,15 @@ class ISPmanager5Backend(ModuleBackend):
 
     def check_connection(self) -> CheckResult:
         try:
-            edition = self.client.edition()
-            name, level = self.client.whoami()
+            license_text = self.client.license_text()
+            name, level = self.client.caller()
         except ProvisioningError as error:
             # What the admin has to fix blocks the save; an unreachable or failing panel may pass by itself.
             return CheckResult(ok=False, message=error.message, blocking=isinstance(error, PermanentError))
-        role = level_name(level)
-        found = {"edition": edition, "level": role}
+        edition = edition_of(license_text)
+        # Neither whoami nor auth told the level: unknown, which is not "user" (that would refuse every administrator).
+        role = level_name(level) if level is not None else ""
+        found = {"edition": edition, "level": role, "edition_text": license_text}
         if role == "user":
             message = gettext_noop("%(user)s is an ISPmanager user account: billing needs an administrator to manage accounts.")
             return CheckResult(ok=False, message=StoredText(message, {"user": name}), blocking=True, **found)
@@ -94,16 +105,30 @@ class ISPmanager5Backend(ModuleBackend):
                 "Integration cannot be set up with Reseller credentials: use the Admin login and password of ISPmanager Business."
             )
             return CheckResult(ok=False, message=StoredText(message), blocking=True, **found)
-        connected = StoredText(
-            gettext_noop("Connected to ISPmanager %(edition)s as %(level)s %(user)s."),
-            {"edition": edition.capitalize(), "level": StoredText(ROLE_NAMES[role]), "user": name},
-        )
+        notes = []  # what the admin should know, though nothing blocks
+        if role:
+            connected = StoredText(
+                gettext_noop("Connected to ISPmanager %(edition)s as %(level)s %(user)s."),
+                {"edition": edition.capitalize(), "level": StoredText(ROLE_NAMES[role]), "user": name},
+            )
+        else:
+            connected = StoredText(
+                gettext_noop("Connected to ISPmanager %(edition)s as %(user)s."), {"edition": edition.capitalize(), "user": name}
+            )
+            unverified = gettext_noop(
+                "Could not verify the account's level: the panel tells it neither in whoami nor in auth. "
+                "Billing needs an administrator (or a reseller for shared hosting)."
+            )
+            notes.append(StoredText(unverified))
+        if edition == "lite" and "lite" not in license_text.lower():
+            taken = gettext_noop("The panel calls itself “%(text)s”, which does not say Business: taken as Lite.")
+            notes.append(StoredText(taken, {"text": license_text[:200]}))
         if edition == "lite":
             quotas = gettext_noop(
                 "%(connected)s Make sure disk quotas are enabled on the server: without them the disk limit has no effect."
             )
-            return CheckResult(ok=True, message=StoredText(quotas, {"connected": connected}), warning=True, **found)
-        return CheckResult(ok=True, message=connected, **found)
+            connected = StoredText(quotas, {"connected": connected})
+        return CheckResult(ok=True, message=sentences(connected, *notes), warning=edition == "lite" or bool(notes), **found)
 
     def open(self, service, *, password: str) -> str:
         tariff = service.tariff
@@ -121,7 +146,7 @@ class ISPmanager5Backend(ModuleBackend):
         for candidate in login_candidates(login):
             existing = self.client.user(candidate)
             if existing is not None:
-                if existing.get("fullname") != marker:
+                if not self._made_for(service, candidate, existing, password):
                     continue  # somebody else's account
                 # Created by an earlier attempt whose reply was lost: make it exactly what we want.
                 self.client.user_edit(candidate, preset=tariff.account_template, passwd=password, confirm=password, **limits)
@@ -136,9 +161,36 @@ class ISPmanager5Backend(ModuleBackend):
         message = gettext_noop("%(login)s and its numbered variants up to %(count)d are all taken in the panel")
         raise AlreadyExists(StoredText(message, {"login": login, "count": MAX_LOGIN_SUFFIX}))
 
+    def _made_for(self, service, login: str, form: dict, password: str) -> bool:
+        """Whether the existing account LOGIN is this service's, made by an earlier attempt whose reply was lost.
+
+        Adopting an account sets its password and template, so a foreign one must never be adopted.
+        The marker in the full name says whose it is. Whether the form carries `fullname` at all is
+        unconfirmed (and the `func=user` list has none): without it, the account is ours only when its
+        owner, if the panel tells it, is our login and it accepts this operation's password, a random
+        one that every attempt of this operation sends and nobody else knows. Otherwise it is taken
+        as somebody else's and the next login variant is used.
+        """
+        if "fullname" in form:
+            return form["fullname"] == account_marker(service)
+        if form.get("owner", self.module.username) != self.module.username:
+            return False
+        return self.client.accepts_login(login, password)
+
     def assign_ips(self, service, *, login: str, addresses: list[str]) -> None:
         for address in addresses:
             self.client.ip_assign(address, login)
+
+    def unassign_ips(self, service, addresses: list[str]) -> None:
+        """Remove the addresses from ISPmanager Business (`ipaddr.delete`); one already gone counts as removed.
+
+        Lite assigns no addresses, so nothing is asked of it. The edition is read from the panel now,
+        not from the last connection check, which may be old or never have run.
+        """
+        if not addresses or self.client.edition() != "business":
+            return
+        for address in addresses:
+            self.client.ip_unassign(address)
 
     def suspend(self, service) -> None:
         self.client.user_suspend(service.panel_username)
@@ -158,10 +210,20 @@ class ISPmanager5Backend(ModuleBackend):
         self.client.user_set_password(service.panel_username, password)
 
     def sync(self, service) -> PanelAccount:
-        user = self.client.user(service.panel_username) if service.panel_username else None
-        if user is None:
+        """The account's state from the `func=user` list (documented there), its limits from its `user.edit` form."""
+        form = self.client.user(service.panel_username) if service.panel_username else None
+        active = self.client.user_active(service.panel_username) if form is not None else None
+        if active is None:  # no such user, or deleted between the two reads
             return PanelAccount(exists=False)
-        return PanelAccount(exists=True, active=user.get("active") == "on", limits=limits_of(user))
+        return PanelAccount(exists=True, active=active, limits=limits_of(form))
+
+    def login_url(self, service) -> str:
+        # A fresh random key per login: the panel accepts it once, and it leaves billing only inside the returned address.
+        key = secrets.token_urlsafe(LOGIN_KEY_BYTES)
+        self.client.session_newkey(service.panel_username, key)
+        parts = urlsplit(self.module.url)
+        login = urlencode({"func": "auth", "username": service.panel_username, "key": key, "checkcookie": "no"})
+        return urlunsplit(parts._replace(query=f"{parts.query}&{login}" if parts.query else login, fragment=""))
 
     def _template(self, name: str) -> dict:
         """The account template, created with unlimited resources when the panel does not have it."""
