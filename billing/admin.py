@@ -9,10 +9,12 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop, ngettext_lazy
+from django.views.decorators.http import require_POST
 from modeltranslation.admin import TranslationAdmin
 
 from billing import admin_auth  # noqa: F401 - users and groups, with permissions named in the reader's language
@@ -55,6 +57,8 @@ from billing.services import (
     service_resources_check,
 )
 from billing.stored_text import StoredText
+from provisioning.coremanager.errors import ProvisioningError, TransientError
+from provisioning.panel_login import panel_login_available, service_panel_login_url
 
 STAFF_LEDGER_KINDS = [(kind.value, kind.label) for kind in LedgerEntryKind if kind != LedgerEntryKind.CHARGE]
 
@@ -431,7 +435,31 @@ class ServiceAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         expiry = path("<path:object_id>/expiry/", self.admin_site.admin_view(self.expiry_view), name="billing_service_expiry")
-        return [expiry, *super().get_urls()]
+        panel = path("<path:object_id>/panel/", self.admin_site.admin_view(self.panel_login_view), name="billing_service_panel_login")
+        return [expiry, panel, *super().get_urls()]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["panel_login_available"] = obj is not None and panel_login_available(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @method_decorator(require_POST)
+    def panel_login_view(self, request, object_id):
+        """Open control panel as the service's client: a one-time key made by this POST, the browser sent to the panel with it."""
+        service = self.get_object(request, unquote(object_id))
+        if service is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, service):
+            raise PermissionDenied
+        try:
+            return HttpResponseRedirect(service_panel_login_url(service=service, by=request.user))
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        except TransientError as error:
+            message = _("The control panel did not answer; try again in a minute (%(error)s).") % {"error": error}
+            self.message_user(request, message, messages.ERROR)
+        except ProvisioningError as error:
+            self.message_user(request, _("The control panel refused the login key: %(error)s") % {"error": error}, messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:billing_service_change", args=[service.pk]))
 
     def expiry_view(self, request, object_id):
         """The paid-until page: a date and a required reason, applied by service_expiry_set (which writes the history)."""

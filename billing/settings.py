@@ -139,6 +139,8 @@ CACHES = {
 # take tens of seconds; "check connection" runs while an admin waits, so it gives up sooner.
 PANEL_TIMEOUT = (env.float("PANEL_CONNECT_TIMEOUT", default=10), env.float("PANEL_READ_TIMEOUT", default=90))
 PANEL_CHECK_TIMEOUT = (5, 20)
+# "Open control panel" calls the panel while the person waits: at most this many times per person in this many seconds.
+PANEL_LOGIN_RATE = (10, 60)
 # A panel that is down is retried this many times, waiting RETRY_SECONDS, then twice as long each time
 # (30 s, 1, 2, 4, 8 min by default) before the operation lands in the staff queue.
 PROVISIONING_MAX_ATTEMPTS = env.int("PROVISIONING_MAX_ATTEMPTS", default=6)

@@ -30,6 +30,7 @@ urlpatterns += i18n_patterns(
     path("account/services/<int:service_id>/action/", views.service_action, name="service_action"),
     path("account/services/<int:service_id>/auto-renew/", views.service_auto_renew, name="service_auto_renew"),
     path("account/services/<int:service_id>/renew/", views.service_renew_view, name="service_renew"),
+    path("account/services/<int:service_id>/panel/", views.service_panel_login, name="service_panel_login"),
     path("account/notifications/", views.notifications, name="notifications"),
     prefix_default_language=False,
 )

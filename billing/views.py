@@ -9,7 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, translate_url
 from django.utils import timezone, translation
@@ -68,6 +68,8 @@ from billing.services import (
     service_pay,
 )
 from billing.shop_cache import shop_page, shop_sections, shop_window_key
+from provisioning.coremanager.errors import ProvisioningError, TransientError
+from provisioning.panel_login import panel_login_available, service_panel_login_url
 
 REVEAL_SESSION_KEY = "panel_password_reveal_until"
 ORDER_DRAFT_SESSION_KEY = "order_draft"
@@ -304,6 +306,7 @@ def service_detail(request, service_id: int):
             "password_unreadable": is_unreadable(service.panel_password),
             "operations": service.operations.order_by("-pk")[:10],
             "can": service_client_actions(service),
+            "can_open_panel": panel_login_available(service),
             "addresses": service_ip_addresses(service=service),
             "ftp": service_ftp_access(service=service),
         },
@@ -325,6 +328,24 @@ def service_pay_view(request, service_id: int):
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, _("Paid. Your account is being created: this takes a few seconds."))
+    return redirect("service_detail", service_id=service.pk)
+
+
+@login_required
+@require_POST
+def service_panel_login(request, service_id: int):
+    """Open control panel: a one-time key made now and the browser sent to the panel with it; a POST, never a link to share."""
+    service = client_service(client=client_of(request.user), service_id=service_id)
+    try:
+        url = service_panel_login_url(service=service, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except TransientError:
+        messages.error(request, _("The control panel did not answer; try again in a minute."))
+    except ProvisioningError:
+        messages.error(request, _("The control panel refused to open your account. Please contact support."))
+    else:
+        return HttpResponseRedirect(url)
     return redirect("service_detail", service_id=service.pk)
 
 
