@@ -148,6 +148,10 @@ PROVISIONING_RETRY_SECONDS = env.int("PROVISIONING_RETRY_SECONDS", default=30)
 # A running attempt renews its lease before every panel call; recover_operations takes over an
 # attempt whose lease ran out (its worker died). Longer than one panel call can take.
 PROVISIONING_LEASE_SECONDS = env.int("PROVISIONING_LEASE_SECONDS", default=round(sum(PANEL_TIMEOUT)) + 30)
+# manage.py sync_accounts: cron's daily run only records what differs unless APPLY is on (then it queues
+# resume, suspend and limit changes that make the panel match billing); READERS user forms are read at once.
+SYNC_ACCOUNTS_APPLY = env.bool("SYNC_ACCOUNTS_APPLY", default=False)
+SYNC_ACCOUNTS_READERS = env.int("SYNC_ACCOUNTS_READERS", default=4)
 
 # The daily billing run (manage.py billing_daily), in calendar days of TIME_ZONE: renew this many days
 # before the expiry, send the notices that many days before it, suspend an unpaid service this many
@@ -232,6 +236,7 @@ PASSWORD_REVEAL_SECONDS = 300
 CRONJOBS = [
     ("*/5 * * * *", "django.core.management.call_command", ["recover_operations"]),
     ("15 3 * * *", "django.core.management.call_command", ["sync_ips"]),
+    ("45 3 * * *", "django.core.management.call_command", ["sync_accounts", "--apply" if SYNC_ACCOUNTS_APPLY else "--dry-run"]),
     (BILLING_DAILY_SCHEDULE, "django.core.management.call_command", ["billing_daily"]),
     ("*/15 * * * *", "billing.notifications.notifications_send_pending"),
 ]

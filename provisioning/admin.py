@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
 from billing.admin_actions import ReadOnlyMixin, bulk_action
+from provisioning import admin_account_sync  # noqa: F401 (registers the account sync runs and findings)
 from provisioning.coremanager.admin import ConnectionCheckedAdmin, ConnectionCheckedForm
 from provisioning.models import DataCenter, FailedOperation, Operation, OperationAttempt, ProcessingModule
 from provisioning.services import module_check_connection, module_enable, module_operations_resume, operation_resolve, operation_retry

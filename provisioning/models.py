@@ -2,11 +2,11 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from billing.choices import PanelAction, ProductType
+from billing.choices import PanelAction, ProductType, ServiceStatus
 from billing.constraints import ConstraintMessages
 from billing.secret_fields import SecretField
 from billing.stored_text import StoredTextField
@@ -183,3 +183,92 @@ class FailedOperation(Operation):
         proxy = True
         verbose_name = _("failed operation")
         verbose_name_plural = _("staff queue")
+
+
+class AccountSyncRun(ConstraintMessages, models.Model):
+    """One comparison of a processing module's panel accounts with billing's services (`manage.py sync_accounts`)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", pgettext_lazy("account sync run", "Done")
+        FAILED = "failed", _("Failed")
+
+    module = models.ForeignKey(
+        ProcessingModule, on_delete=models.CASCADE, related_name="account_sync_runs", verbose_name=_("processing module")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    dry_run = models.BooleanField(_("dry run"), default=True)
+    list_only = models.BooleanField(
+        _("list only"), default=False, help_text=_("Status and missing accounts only: no limits, markers or orphans.")
+    )
+    accounts = models.PositiveIntegerField(_("accounts in the panel"), default=0)
+    services = models.PositiveIntegerField(_("services compared"), default=0)
+    in_flight = models.PositiveIntegerField(_("services with an operation on its way"), default=0)
+    forms_read = models.PositiveIntegerField(_("accounts read one by one"), default=0)
+    found = models.PositiveIntegerField(_("findings"), default=0)
+    queued = models.PositiveIntegerField(_("fixes queued"), default=0)
+    message = StoredTextField(_("message"), blank=True)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    constraint_messages = {
+        "accountsyncrun_one_running_per_module": _("An account sync of this processing module is already running."),
+    }
+
+    class Meta:
+        verbose_name = _("account sync run")
+        verbose_name_plural = _("account sync runs")
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            # Two runs at once for one module would queue the same fixes twice.
+            models.UniqueConstraint(fields=["module"], condition=models.Q(status="running"), name="accountsyncrun_one_running_per_module"),
+        ]
+
+    def __str__(self):
+        return f"{self.module} {self.started_at:%Y-%m-%d %H:%M} {self.get_status_display()}"
+
+
+class AccountSyncFinding(models.Model):
+    """One difference an account sync run found between a panel account and billing's service, and what became of it."""
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", _("Account missing in the panel")
+        ORPHAN = "orphan", _("Billing's account with no live service")
+        STATUS = "status", _("Status differs")
+        LIMITS = "limits", _("Limits differ")
+        FOREIGN = "foreign", _("Someone else's account at the service's login")
+
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        QUEUED = "queued", _("Fix queued")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    run = models.ForeignKey(AccountSyncRun, on_delete=models.CASCADE, related_name="findings", verbose_name=_("run"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    login = models.CharField(_("panel login"), max_length=100, blank=True)
+    service = models.ForeignKey(
+        "billing.Service", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("service")
+    )
+    # The service's status when the run read it: a fix is queued only while it still holds.
+    billing_status = models.CharField(_("status in billing"), max_length=16, choices=ServiceStatus.choices, blank=True)
+    details = StoredTextField(_("what differs"), blank=True)
+    fix = models.CharField(_("fix"), max_length=32, choices=PanelAction.choices, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.OPEN)
+    operation = models.ForeignKey(
+        Operation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("operation")
+    )
+    note = StoredTextField(_("note"), blank=True)
+    # The same difference found again gets the same signature: a dismissal holds while it persists.
+    signature = models.CharField(_("signature"), max_length=64, db_index=True, editable=False)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("resolved by")
+    )
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("account sync finding")
+        verbose_name_plural = _("account sync findings")
+        ordering = ["run", "pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.login or '-'}"
