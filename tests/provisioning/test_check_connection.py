@@ -43,6 +43,7 @@ def test_business_administrator_is_accepted_and_the_finding_stored(ispmanager):
 
     assert result.ok and not result.warning
     assert (module.edition, module.caller_level, module.check_ok) == ("business", "administrator", True)
+    assert result.edition_text == "ISPmanager Business (ispmgr)"
     assert module.check_message == "Connected to ISPmanager Business as administrator root."
     assert module.checked_at is not None
 
@@ -66,8 +67,27 @@ def test_business_reseller_may_run_shared_hosting(ispmanager):
 def test_lite_works_with_a_warning_about_disk_quotas(lite):
     module, result = check(lite.url)
 
-    assert (result.ok, result.warning, module.edition) == (True, True, "lite")
+    assert (result.ok, result.warning, module.edition, result.edition_text) == (True, True, "lite", "ISPmanager Lite (ispmgr)")
     assert "disk quotas" in module.check_message
+    assert "calls itself" not in module.check_message
+
+
+def test_a_root_is_accepted_as_an_administrator_and_named_root(lite):
+    lite.app.accounts["boss"] = ("boss-pass-1", 30)
+
+    module, result = check(lite.url, username="boss", password="boss-pass-1", product_type=ProductType.STORAGE)
+
+    assert (result.ok, result.blocking, module.caller_level) == (True, False, "root")
+    assert str(module.check_message).startswith("Connected to ISPmanager Lite as root boss. Make sure disk quotas are enabled")
+
+
+def test_a_license_text_of_another_kind_is_no_error_but_lite(ispmanager):
+    ispmanager.app.license_text = "Some panel 7"
+
+    module, result = check(ispmanager.url)
+
+    assert (result.ok, result.blocking, module.edition, result.edition_text) == (True, False, "lite", "Some panel 7 (ispmgr)")
+    assert "The panel calls itself “Some panel 7 (ispmgr)”, which does not say Business: taken as Lite." in module.check_message
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_USER
+from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_ROOT, LEVEL_USER
 from provisioning.coremanager.emulator import EmulatorServer
 from provisioning.coremanager.errors import (
     AccessDenied,
@@ -94,8 +94,26 @@ def test_edition_is_read_from_license_info(edition):
         assert login(server).edition() == edition
 
 
+def test_license_text_is_the_panels_own_words():
+    with EmulatorServer(build("lite", license_text="ISPmanager Lite 5.290")) as server:
+        assert login(server).license_text() == "ISPmanager Lite 5.290 (ispmgr)"
+
+
 def test_whoami_of_an_administrator(client):
     assert client.whoami() == ("root", LEVEL_ADMIN)
+    assert client.caller() == ("root", LEVEL_ADMIN)
+
+
+def test_root_is_level_30():
+    with EmulatorServer(ISPmanagerEmulator(roots={"boss": "boss-pass-1"})) as server:
+        assert login(server, "boss", "boss-pass-1").caller() == ("boss", LEVEL_ROOT)
+
+
+def test_whoami_without_a_level_says_none_and_the_callers_level_comes_from_auth():
+    with EmulatorServer(build(whoami_level=False)) as server:
+        client = login(server)
+        assert client.whoami() == ("root", None)
+        assert client.caller() == ("root", LEVEL_ADMIN)
 
 
 def test_whoami_of_a_reseller_on_business(reseller_panel):
@@ -182,6 +200,32 @@ def test_suspend_and_resume_take_the_group_form_of_elid(client, app):
     assert [user["active"] for user in app.users.values()] == [False, False]
     client.call("user.resume", elid="alice, bob")
     assert [user["active"] for user in app.users.values()] == [True, True]
+
+
+def test_accepts_login_tells_a_users_own_password_from_another(client):
+    create(client)
+    assert client.accepts_login("alice", USER_PASSWORD) is True
+    assert client.accepts_login("alice", "not-hers-1") is False
+    assert client.accepts_login("nobody", USER_PASSWORD) is False
+    assert client.caller() == ("root", LEVEL_ADMIN)  # the client itself still logs in as itself
+
+
+def test_ip_assign_and_unassign_on_business_unassign_already_gone_is_false(client, app):
+    create(client)
+    client.ip_assign("133.31.223.7", "alice")
+    assert app.ip_addresses == {"133.31.223.7": {"owner": "alice", "iprole": "assigned"}}
+    assert client.ip_unassign("133.31.223.7") is True
+    assert app.ip_addresses == {}
+    assert client.ip_unassign("133.31.223.7") is False
+
+
+@pytest.mark.parametrize("address", ["", " ", None])
+def test_ip_assign_refuses_an_empty_address_before_sending_it(client, app, address):
+    create(client)
+    error = raises(PermanentError, client.ip_assign, address, "alice")
+    assert "empty" in str(error.message)
+    assert app.ip_addresses == {}
+    assert "ipaddr.edit" not in [func for func, _params in app.calls]
 
 
 def test_user_delete_is_true_then_false_when_already_gone(client, app):

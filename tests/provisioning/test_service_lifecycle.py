@@ -4,10 +4,16 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from billing.choices import PanelAction, ResourceKind, ServiceStatus, SuspendReason
+from billing.models import ServiceResource
 from billing.services import service_action_request, service_mark_paid
+from ipam_sync.models import IPAssignment
+from ipam_sync.services import note_for
 from provisioning.choices import OperationStatus
+from provisioning.coremanager.emulator import EmulatorServer
+from provisioning.ispmanager.emulator import ISPmanagerEmulator
 from provisioning.models import Operation
-from tests.factories import UserFactory
+from provisioning.services import operation_retry
+from tests.factories import IPmanagerIntegrationFactory, ProcessingModuleFactory, UserFactory
 
 
 @pytest.fixture
@@ -146,3 +152,102 @@ def test_actions_the_service_cannot_take_now_are_refused_and_queue_nothing(activ
         ask(active_service, action)
 
     assert Operation.objects.count() == before
+
+
+# Deleting a service with dedicated addresses: off ISPmanager Business first, then back to IPmanager.
+
+
+@pytest.fixture
+def with_ips(module, ipmanager):
+    """Services of the module get dedicated addresses from the seed's IPmanager (user billing / secret)."""
+    module.ipmanager = IPmanagerIntegrationFactory(url=ipmanager.url, username="billing", password="secret")
+    module.save()
+
+    def open_(make_service, tasks):
+        service = make_service()
+        ServiceResource.objects.create(service=service, kind=ResourceKind.DEDICATED_IPV4, quantity=1)
+        service_mark_paid(service=service)
+        tasks.run_all()
+        service.refresh_from_db()
+        assert service.status == ServiceStatus.ACTIVE
+        return service, IPAssignment.objects.get(service=service).address
+
+    return open_
+
+
+def allocated_in_ipmanager(ipmanager):
+    return [entry["ip"] for entry in ipmanager.app.allocated.values()]
+
+
+@pytest.mark.parametrize("already_gone", [False, True], ids=["assigned", "already-gone-from-the-panel"])
+def test_delete_takes_the_address_off_ispmanager_then_gives_it_back_to_ipmanager(
+    with_ips, make_service, panel, ipmanager, tasks, already_gone
+):
+    service, address = with_ips(make_service, tasks)
+    assert panel.app.ip_addresses[address] == {"owner": service.panel_username, "iprole": "assigned"}
+    if already_gone:
+        del panel.app.ip_addresses[address]
+
+    ask(service, PanelAction.CLOSE)
+    tasks.run_all()
+
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.DELETED
+    assert panel.app.users == {}
+    assert panel.app.ip_addresses == {}
+    assert allocated_in_ipmanager(ipmanager) == []
+    assert IPAssignment.objects.get(service=service).released_at is not None
+
+
+def test_an_address_the_panel_did_not_let_go_is_not_given_back_to_ipmanager(with_ips, make_service, panel, ipmanager, tasks, settings):
+    settings.PROVISIONING_MAX_ATTEMPTS = 1
+    service, address = with_ips(make_service, tasks)
+    panel.app.faults.fail_next(1, func="ipaddr.delete")
+
+    ask(service, PanelAction.CLOSE)
+    tasks.run_all()
+
+    operation = Operation.objects.get(service=service, action=PanelAction.CLOSE)
+    assert operation.status == OperationStatus.FAILED
+    assert address in panel.app.ip_addresses
+    assert allocated_in_ipmanager(ipmanager) == [address]
+    assert IPAssignment.objects.get(service=service).released_at is None
+
+    operation_retry(operation=operation)
+    tasks.run_all()
+
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.DELETED
+    assert (panel.app.ip_addresses, allocated_in_ipmanager(ipmanager)) == ({}, [])
+
+
+@pytest.fixture
+def lite():
+    app = ISPmanagerEmulator(edition="lite")
+    app.add_preset("Site hosting", limit_db=25, limit_webdomains=25)
+    with EmulatorServer(app) as server:
+        yield server
+
+
+def test_deleting_a_service_on_lite_gives_its_address_back_to_ipmanager_and_asks_lite_nothing_about_it(
+    lite, ipmanager, make_service, tariff, tasks
+):
+    tariff.processing_module = ProcessingModuleFactory(
+        url=lite.url, username="root", password="secret", ipmanager=IPmanagerIntegrationFactory(url=ipmanager.url, password="secret")
+    )
+    tariff.save()
+    service = make_service()
+    service_mark_paid(service=service)
+    tasks.run_all()
+    service.refresh_from_db()
+    address = "133.31.223.7"  # held by the service (Lite never had it configured)
+    ipmanager.app.take(address, owner="billing", note=note_for(service.pk))
+    IPAssignment.objects.create(integration=tariff.processing_module.ipmanager, service=service, address=address, ip_type="alias")
+
+    ask(service, PanelAction.CLOSE)
+    tasks.run_all()
+
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.DELETED
+    assert allocated_in_ipmanager(ipmanager) == []
+    assert not [func for func, _params in lite.app.calls if func.startswith("ipaddr")]
