@@ -191,6 +191,8 @@ SPECTACULAR_SETTINGS = {"TITLE": "Hosting billing API", "VERSION": "1.0.0"}
 # addresses one sync_ips run may release before it refuses (override with --max-release/--force).
 IPAM_NOTE_PREFIX = env.str("IPAM_NOTE_PREFIX", default="billing")
 SYNC_IPS_MAX_RELEASE = env.int("SYNC_IPS_MAX_RELEASE", default=50)
+# IPmanager writes a PTR name as an FQDN with a trailing dot ("shop.example.com."); off sends it without.
+IPAM_PTR_TRAILING_DOT = env.bool("IPAM_PTR_TRAILING_DOT", default=True)
 
 # Payment methods clients may top up with: "manual" (bank transfer, confirmed by staff) and
 # "test" (pays at once: demos only). Callbacks of gateways are signed with PAYMENT_CALLBACK_SECRET.

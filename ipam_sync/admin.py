@@ -1,4 +1,7 @@
+from django import forms
+from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -7,18 +10,51 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.admin_actions import ReadOnlyMixin
 from billing.forms import NameListField
+from ipam_sync.ipmanager.functions import DEFAULT_FUNCTIONS, PURPOSE_LABELS, validate_function_name, validate_function_names
+from ipam_sync.ipmanager.probe import integration_probe
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
 from ipam_sync.services import integration_check_connection
-from provisioning.coremanager.admin import ConnectionCheckedAdmin, ConnectionCheckedForm
+from provisioning.coremanager.admin import ConnectionCheckedAdmin, ConnectionCheckedForm, PanelProbeAdminMixin
+
+FUNCTION_FIELDS = {f"function_{purpose}": purpose for purpose in DEFAULT_FUNCTIONS}
+
+
+def function_name_field(purpose: str) -> forms.CharField:
+    """An override of one function name: empty is the documented default, shown as the placeholder."""
+    return forms.CharField(
+        label=PURPOSE_LABELS[purpose],
+        required=False,
+        max_length=64,
+        validators=[validate_function_name],
+        widget=forms.TextInput(attrs={"placeholder": DEFAULT_FUNCTIONS[purpose]}),
+    )
 
 
 class IPmanagerIntegrationForm(ConnectionCheckedForm):
+    """Besides the model's fields, one input per name in `function_names` (the Advanced section)."""
+
     secret_fields = ("password", "admin_password")
     ignored_ip_types = NameListField(
         label=_("IP types to ignore"),
         required=False,
         help_text=_("IP groups from IPmanager → IP groups, separated by commas, e.g. public, reserved."),
     )
+    function_list = function_name_field("list")
+    function_read = function_name_field("read")
+    function_allocate = function_name_field("allocate")
+    function_release = function_name_field("release")
+    function_groups = function_name_field("groups")
+    function_whoami = function_name_field("whoami")
+    function_actionlist = function_name_field("actionlist")
+    function_allocate_group = function_name_field("allocate_group")
+    function_allocate_address = function_name_field("allocate_address")
+    function_allocate_owner = function_name_field("allocate_owner")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        overrides = self.instance.function_names or {}
+        for name, purpose in FUNCTION_FIELDS.items():
+            self.initial.setdefault(name, overrides.get(purpose, ""))
 
     class Meta:
         model = IPmanagerIntegration
@@ -33,7 +69,24 @@ class IPmanagerIntegrationForm(ConnectionCheckedForm):
         if not cleaned.get("admin_username"):
             # Without an administrator login a stored administrator password has no use: forget it.
             cleaned["admin_password"] = ""
+        self._clean_function_names(cleaned)
         return cleaned
+
+    def _clean_function_names(self, cleaned) -> None:
+        """The overrides the inputs give; set on the instance before the connection check calls the panel with them."""
+        if any(name in self.errors for name in FUNCTION_FIELDS):
+            return
+        overrides = {}
+        for name, purpose in FUNCTION_FIELDS.items():
+            value = cleaned.get(name)
+            if value and value != DEFAULT_FUNCTIONS[purpose]:
+                overrides[purpose] = value
+        try:
+            validate_function_names(overrides)
+        except ValidationError as error:
+            self.add_error(None, error)
+            return
+        self.instance.function_names = overrides
 
     @staticmethod
     def check_panel(instance):
@@ -41,10 +94,11 @@ class IPmanagerIntegrationForm(ConnectionCheckedForm):
 
 
 @admin.register(IPmanagerIntegration)
-class IPmanagerIntegrationAdmin(ConnectionCheckedAdmin):
+class IPmanagerIntegrationAdmin(PanelProbeAdminMixin, ConnectionCheckedAdmin):
     form = IPmanagerIntegrationForm
     list_display = ["name", "url", "username", "ignore_ip_types", "check_ok", "check_message", "last_sync"]
     search_fields = ["name", "url"]
+    actions = [*ConnectionCheckedAdmin.actions, "probe_panel"]
     readonly_fields = ["checked_at", "check_ok", "check_message"]
     fieldsets = [
         (_("Connection"), {"fields": ["name", "url", "username", "password", "verify_tls", "ca_certificate"]}),
@@ -53,6 +107,17 @@ class IPmanagerIntegrationAdmin(ConnectionCheckedAdmin):
             {"fields": ["admin_username", "admin_password", "ignore_ip_types", "ignored_ip_types"]},
         ),
         (_("Connection check"), {"fields": ["checked_at", "check_ok", "check_message"]}),
+        (
+            _("Advanced"),
+            {
+                "classes": ["collapse"],
+                "fields": list(FUNCTION_FIELDS),
+                "description": _(
+                    "The names of the functions (and allocation parameters) billing calls in IPmanager. Leave a field empty "
+                    "for the documented default shown in it; fill one only when this panel names it otherwise (see panel_probe)."
+                ),
+            },
+        ),
     ]
 
     def get_queryset(self, request):
@@ -79,6 +144,10 @@ class IPmanagerIntegrationAdmin(ConnectionCheckedAdmin):
     @staticmethod
     def check_panel(obj):
         return integration_check_connection(integration=obj)
+
+    @staticmethod
+    def probe(obj):
+        return integration_probe(integration=obj, timeout=settings.PANEL_CHECK_TIMEOUT)
 
 
 @admin.register(IPAssignment)

@@ -6,6 +6,7 @@ addresses from ones allocated by hand.
 """
 
 import contextlib
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -15,9 +16,9 @@ from django.utils.translation import gettext_noop
 from billing.choices import ResourceKind
 from billing.models import Service
 from billing.stored_text import StoredText
-from ipam_sync.ipmanager.client import DEFAULT_IP_TYPE, IPmanagerClient
+from ipam_sync.ipmanager.client import DEFAULT_IP_TYPE, AllocationUnconfirmed, IPmanagerClient, canonical
 from ipam_sync.models import IPAssignment, IPmanagerIntegration
-from provisioning.coremanager.check import CheckResult
+from provisioning.coremanager.check import CheckResult, sentences
 from provisioning.coremanager.client import LEVEL_ADMIN
 from provisioning.coremanager.errors import AlreadyExists, AuthFailed, NoSuchFunction, NotFound, PermanentError, ProvisioningError
 
@@ -42,7 +43,15 @@ def ipmanager_client(integration: IPmanagerIntegration, *, administrator: bool =
         verify=integration.verify_tls,
         ca_certificate=integration.ca_certificate,
         timeout=timeout or settings.PANEL_TIMEOUT,
+        function_overrides=integration.function_names,
     )
+
+
+def ptr_name(domain: str) -> str:
+    """The PTR name IPmanager is given: the FQDN with its trailing dot (IPAM_PTR_TRAILING_DOT)."""
+    if settings.IPAM_PTR_TRAILING_DOT and domain and not domain.endswith("."):
+        return f"{domain}."
+    return domain
 
 
 def wanted_ips(service: Service) -> int:
@@ -66,8 +75,9 @@ def _record(service: Service, integration: IPmanagerIntegration, address: str) -
 def service_ips_allocate(*, service: Service) -> list[str]:
     """Make the service hold its ordered dedicated IPs; returns its addresses.
 
-    Addresses an earlier attempt took (found by their note) are adopted; when IPmanager cannot give
-    them all, what this attempt took is given back, so nothing is left half done.
+    Addresses an earlier attempt took (found by their note) are adopted, and so is one this attempt
+    took when IPmanager's reply did not name it; when IPmanager cannot give them all, what this
+    attempt took is given back, so nothing is left half done.
     """
     wanted = wanted_ips(service)
     held = list(IPAssignment.objects.filter(service=service, released_at__isnull=True).values_list("address", flat=True))
@@ -79,14 +89,20 @@ def service_ips_allocate(*, service: Service) -> list[str]:
         raise PermanentError(StoredText(message, {"module": str(service.tariff.processing_module)}))
     client = ipmanager_client(integration)
     note = note_for(service.pk)
-    for address in client.addresses():
-        if address.note == note and address.ip not in held and len(held) < wanted:
-            _record(service, integration, address.ip)
-            held.append(address.ip)
+    _adopt(client, service, integration, note, held, wanted)
     taken = []
     try:
         while len(held) < wanted:
-            address = client.allocate(iptype=DEFAULT_IP_TYPE, domain=service.domain, note=note)
+            try:
+                address = client.allocate(iptype=DEFAULT_IP_TYPE, domain=ptr_name(service.domain), note=note)
+            except AllocationUnconfirmed as error:
+                # Looked for at once: a retry would allocate again if the note cannot find what this call took.
+                adopted = _adopt(client, service, integration, note, held, wanted)
+                if not adopted:
+                    message = gettext_noop("%(error)s, and no address in IPmanager carries the note %(note)s")
+                    raise PermanentError(StoredText(message, {"error": error.message, "note": note})) from None
+                taken += adopted
+                continue
             taken.append(address)
             _record(service, integration, address)
             held.append(address)
@@ -96,6 +112,18 @@ def service_ips_allocate(*, service: Service) -> list[str]:
             IPAssignment.objects.filter(service=service, address__in=taken).update(released_at=timezone.now())
         raise
     return held
+
+
+def _adopt(client: IPmanagerClient, service: Service, integration: IPmanagerIntegration, note: str, held: list, wanted: int) -> list[str]:
+    """Record the addresses IPmanager holds with the service's note that billing does not know yet (up to `wanted`)."""
+    adopted = []
+    for address in client.addresses():
+        ip = canonical(address.ip)
+        if address.note == note and ip and ip not in held and len(held) < wanted:
+            _record(service, integration, ip)
+            held.append(ip)
+            adopted.append(ip)
+    return adopted
 
 
 def service_ips_release(*, service: Service) -> None:
@@ -117,50 +145,95 @@ def integration_check_connection(*, integration: IPmanagerIntegration, save: boo
 
 
 def _check(integration: IPmanagerIntegration) -> CheckResult:
-    client = ipmanager_client(integration, timeout=settings.PANEL_CHECK_TIMEOUT)
+    report = _Report()
+    reached = _check_user(ipmanager_client(integration, timeout=settings.PANEL_CHECK_TIMEOUT), report)
+    if integration.admin_username and reached:
+        _check_administrator(ipmanager_client(integration, administrator=True, timeout=settings.PANEL_CHECK_TIMEOUT), report)
+    return report.result()
+
+
+@dataclass
+class _Report:
+    """The sentences of a connection check, and what they add up to."""
+
+    sentences: list[StoredText] = field(default_factory=list)
+    ok: bool = True
+    warning: bool = False
+    blocking: bool = False
+
+    def say(self, message: str, params: dict | None = None) -> None:
+        self.sentences.append(StoredText(message, params or {}))
+
+    def unverified(self, message: str, params: dict) -> None:
+        self.warning = True
+        self.say(message, params)
+
+    def fail(self, message: StoredText, *, blocking: bool) -> None:
+        self.ok, self.blocking = False, self.blocking or blocking
+        self.sentences.append(message)
+
+    def result(self) -> CheckResult:
+        return CheckResult(ok=self.ok, message=sentences(*self.sentences), warning=self.warning, blocking=self.blocking)
+
+
+def _check_user(client: IPmanagerClient, report: _Report) -> bool:
+    """Log in as the integration's user and say which groups it may take; False when the panel was not reached at all."""
     try:
-        name, _level = client.whoami()
+        name, _level = client.caller()
+    except NoSuchFunction:
+        name = client.username
+        report.unverified(gettext_noop("Could not verify the login: the panel has no function %(func)s."), {"func": client.whoami_function})
     except ProvisioningError as error:
-        return CheckResult(ok=False, message=error.message, blocking=isinstance(error, PermanentError))
+        report.fail(error.message, blocking=isinstance(error, PermanentError))
+        return isinstance(error, AuthFailed)  # a wrong user password says nothing about the administrator's
     try:
-        pools, groups = client.pools(), client.iptypes()
-    except PermanentError as error:
-        if not isinstance(error, NoSuchFunction):
-            return CheckResult(ok=False, message=error.message, blocking=True)
-        # The panel has no address pools: a "dummy" integration through ISPmanager Business.
+        groups = client.iptypes()
+    except NoSuchFunction:
+        report.say(gettext_noop("Logged in as %(user)s."), {"user": name})
         message = gettext_noop(
-            "Logged in as %(user)s. This panel hands out no addresses: a dummy integration, fine when dedicated IPs are not sold."
+            "Could not verify the IP groups: the panel has no function %(func)s (a panel that hands out no addresses "
+            "is a valid dummy integration, fine when dedicated IPs are not sold)."
         )
-        return CheckResult(ok=True, message=StoredText(message, {"user": name}))
+        report.unverified(message, {"func": client.functions["groups"]})
     except ProvisioningError as error:
-        return CheckResult(ok=False, message=error.message)
-    usable = sum(pool.size for pool in pools if not pool.hidden)
-    if not usable or not groups:
-        message = StoredText(
-            gettext_noop("User %(user)s has no IP access: a valid dummy integration, fine when dedicated IPs are not sold."), {"user": name}
-        )
+        report.fail(error.message, blocking=isinstance(error, PermanentError))
+        return isinstance(error, AuthFailed)
     else:
-        ranges = ", ".join(pool.range for pool in pools if not pool.hidden)
-        message = StoredText(
-            gettext_noop("User %(user)s may take the addresses %(ranges)s (%(count)d in all) in the groups: %(groups)s."),
-            {"user": name, "ranges": ranges, "count": usable, "groups": ", ".join(groups)},
+        if not groups:
+            report.say(
+                gettext_noop("User %(user)s has no IP groups: a valid dummy integration, fine when dedicated IPs are not sold."),
+                {"user": name},
+            )
+        else:
+            report.say(
+                gettext_noop("User %(user)s may take addresses in the groups: %(groups)s."), {"user": name, "groups": ", ".join(groups)}
+            )
+            if DEFAULT_IP_TYPE not in groups:
+                report.say(
+                    gettext_noop("Shared hosting uses the '%(group)s' group, which this user may not take."), {"group": DEFAULT_IP_TYPE}
+                )
+    return True
+
+
+def _check_administrator(client: IPmanagerClient, report: _Report) -> None:
+    """The administrator's password and level: wrong or below administrator refuses the save."""
+    try:
+        name, level = client.caller()
+    except NoSuchFunction:
+        message = gettext_noop("Could not verify the administrator login: the panel has no function %(func)s.")
+        report.unverified(message, {"func": client.whoami_function})
+        return
+    except ProvisioningError as error:
+        login = StoredText(gettext_noop("Administrator login: %(error)s"), {"error": error.message})
+        report.fail(login, blocking=isinstance(error, PermanentError))
+        return
+    if level is None:
+        message = gettext_noop(
+            "Synchronization runs as %(user)s; could not verify that it is an administrator: the panel tells no level (whoami, auth)."
         )
-        if DEFAULT_IP_TYPE not in groups:
-            more = gettext_noop("Shared hosting uses the '%(group)s' group, which this user may not take.")
-            message = _and(message, StoredText(more, {"group": DEFAULT_IP_TYPE}))
-    if integration.admin_username:
-        try:
-            admin_name, admin_level = ipmanager_client(integration, administrator=True, timeout=settings.PANEL_CHECK_TIMEOUT).whoami()
-        except ProvisioningError as error:
-            login = StoredText(gettext_noop("Administrator login: %(error)s"), {"error": error.message})
-            return CheckResult(ok=False, message=_and(message, login), blocking=isinstance(error, AuthFailed))
-        if admin_level < LEVEL_ADMIN:
-            not_admin = StoredText(gettext_noop("%(user)s is not an IPmanager administrator."), {"user": admin_name})
-            return CheckResult(ok=False, message=_and(message, not_admin), blocking=True)
-        message = _and(message, StoredText(gettext_noop("Synchronization runs as administrator %(user)s."), {"user": admin_name}))
-    return CheckResult(ok=True, message=message)
-
-
-def _and(first: StoredText, then: StoredText) -> StoredText:
-    """Two sentences of a check's report, each translated on its own."""
-    return StoredText(gettext_noop("%(first)s %(then)s"), {"first": first, "then": then})
+        report.unverified(message, {"user": name})
+    elif level < LEVEL_ADMIN:
+        message = gettext_noop("%(user)s is not an IPmanager administrator (level %(level)d, %(needed)d needed).")
+        report.fail(StoredText(message, {"user": name, "level": level, "needed": LEVEL_ADMIN}), blocking=True)
+    else:
+        report.say(gettext_noop("Synchronization runs as administrator %(user)s."), {"user": name})

@@ -21,7 +21,7 @@ from billing.models import Service
 from billing.stored_text import StoredText
 from ipam_sync.ipmanager.client import Address
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
-from ipam_sync.services import ipmanager_client, is_ours, note_for
+from ipam_sync.services import ipmanager_client, is_ours, note_for, ptr_name
 from provisioning.coremanager.errors import AccessDenied, NoSuchFunction, NotFound, PermanentError, ProvisioningError
 
 RELEASE_BATCH = 100
@@ -40,7 +40,7 @@ class SyncBusy(Exception):
 @dataclass
 class Plan:
     release: list[Address] = field(default_factory=list)
-    allocate: list[tuple[str, str, str, str]] = field(default_factory=list)  # address, type, domain, note
+    allocate: list[tuple[str, str, str, str]] = field(default_factory=list)  # address, type, PTR name, note
     skipped: list[SyncChange] = field(default_factory=list)
 
 
@@ -81,9 +81,13 @@ def _run(run: SyncRun, *, max_release: int, force: bool, release_foreign: bool, 
         if not isinstance(error, NoSuchFunction):
             message = gettext_noop("The IPmanager list could not be read, nothing was changed: %(error)s")
             return _finish(run, SyncRun.Status.FAILED, StoredText(message, {"error": error.message}))
-        # Not an IPmanager: a dummy integration through ISPmanager Business hands out no addresses.
-        message = gettext_noop("This panel hands out no addresses (a dummy integration): nothing to do.")
-        return _finish(run, SyncRun.Status.DONE, StoredText(message))
+        # A dummy integration through ISPmanager Business hands out no addresses; an IPmanager whose list is named
+        # otherwise needs the override, which the message names.
+        message = gettext_noop(
+            "This panel has no function %(func)s, so it hands out no addresses (a dummy integration): nothing to do. "
+            "If it is an IPmanager, set the name of its address list under Advanced."
+        )
+        return _finish(run, SyncRun.Status.DONE, StoredText(message, {"func": client.functions["list"]}))
     except ProvisioningError as error:
         message = gettext_noop("The IPmanager list could not be read completely, nothing was changed: %(error)s")
         return _finish(run, SyncRun.Status.FAILED, StoredText(message, {"error": error.message}))
@@ -144,7 +148,7 @@ def _plan(run: SyncRun, listed: list[Address], *, release_foreign: bool) -> Plan
     missing = [(ip, ip_type, service_id) for ip, (ip_type, service_id) in billing.items() if ip not in panel]
     # Only the addresses to mark allocated need their service's domain (the PTR): one more query.
     domains = dict(Service.objects.filter(pk__in={service_id for *_, service_id in missing}).values_list("pk", "domain"))
-    plan.allocate = [(ip, ip_type, domains[service_id], note_for(service_id)) for ip, ip_type, service_id in missing]
+    plan.allocate = [(ip, ip_type, ptr_name(domains[service_id]), note_for(service_id)) for ip, ip_type, service_id in missing]
     run.skipped = len(plan.skipped)
     return plan
 

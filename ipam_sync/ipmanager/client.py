@@ -1,15 +1,29 @@
 """IPmanager 5's API, the functions billing uses (docs/ipmanager-api.md), and nothing else.
 
-IPmanager shares COREmanager with ISPmanager: same transport, replies and errors. Details the
-document marks "assumed" live here and in the emulator only.
+IPmanager shares COREmanager with ISPmanager: same transport, replies and errors. The names of the
+functions and of the allocation's parameters are the integration's (ipam_sync/ipmanager/functions.py):
+only `ip` and `ip.edit` are confirmed, the rest may differ on a given panel.
 """
 
+import ipaddress
 from dataclasses import dataclass
 
-from provisioning.coremanager.client import CoreClient, elems, fields, text
-from provisioning.coremanager.errors import NotFound
+from django.utils.translation import gettext_noop
+
+from billing.stored_text import StoredText
+from ipam_sync.ipmanager.functions import function_names
+from provisioning.coremanager.client import CoreClient, fields, text
+from provisioning.coremanager.errors import NotFound, PermanentError, TransientError
 
 DEFAULT_IP_TYPE = "alias"
+
+
+class AllocationUnconfirmed(TransientError):
+    """An allocation answered without an address (no `doc.id`, or not an address): it may still have taken one.
+
+    The address is then found by the note it was given; an empty one must never be recorded or
+    sent on (an empty `name` makes ISPmanager pick any address).
+    """
 
 
 @dataclass(frozen=True)
@@ -19,15 +33,6 @@ class Address:
     domain: str = ""
     note: str = ""
     owner: str = ""  # given to administrators only
-
-
-@dataclass(frozen=True)
-class Pool:
-    """Part of the addresses a user may take (assumed function `ippool`)."""
-
-    range: str
-    size: int
-    hidden: bool
 
 
 def _address(values: dict) -> Address:
@@ -40,41 +45,68 @@ def _address(values: dict) -> Address:
     )
 
 
+def canonical(ip: str) -> str:
+    """The address in its standard form, or "" when it is not one."""
+    try:
+        return str(ipaddress.ip_address(ip.strip()))
+    except ValueError:
+        return ""
+
+
 class IPmanagerClient(CoreClient):
-    def whoami(self) -> tuple[str, int]:
-        user = self.call("whoami").get("user", {})
-        return user.get("$name", self.username), int(user.get("$level") or 0)
+    """`function_overrides`: the integration's {purpose: name} on top of the document's defaults."""
+
+    def __init__(self, *args, function_overrides: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.functions = function_names(function_overrides)
+        self.whoami_function = self.functions["whoami"]
+
+    def whoami(self) -> tuple[str, int | None]:
+        """What whoami alone says: the name (confirmed) and `$level` (unconfirmed: None when absent); `caller()` decides."""
+        user = self.call(self.whoami_function).get("user", {})
+        level = str(user.get("$level") or "")
+        return user.get("$name") or self.username, int(level) if level.isdigit() else None
 
     def addresses(self) -> list[Address]:
-        """Every address the caller sees: a user its own, an administrator all (with the owner)."""
-        return [_address(values) for values in elems(self.call("ip"))]
+        """Every address the caller sees, all pages: a user its own, an administrator all (with the owner)."""
+        return [_address(values) for values in self.rows(self.functions["list"])]
 
     def address(self, ip: str) -> Address | None:
         try:
-            return _address(fields(self.call("ip.edit", elid=ip)))
+            return _address(fields(self.call(self.functions["read"], elid=ip)))
         except NotFound:
             return None
 
     def allocate(
         self, *, iptype: str, domain: str, note: str, ip: str | None = None, owner: str | None = None, family: str = "ipv4"
     ) -> str:
-        """Take the next free address of `iptype` (or the given `ip`); returns the address.
+        """Take the next free address of `iptype` (or the given `ip`); returns the address taken.
 
-        An administrator may allocate on behalf of a user (`owner`, assumed field).
+        An administrator may allocate on behalf of a user (`owner`). A reply without a valid address
+        is AllocationUnconfirmed; a given address is then confirmed by reading it back with its note.
         """
-        doc = self.call("ip.edit", sok="ok", family=family, iptype=iptype, domain=domain, note=note, ip=ip, owner=owner)
-        return text(doc.get("id")) or (ip or "")
+        names = self.functions
+        params = {"sok": "ok", "family": family, "domain": domain, "note": note}
+        params |= {names["allocate_group"]: iptype, names["allocate_address"]: ip, names["allocate_owner"]: owner}
+        doc = self.call(names["allocate"], **params)
+        replied = text(doc.get("id"))
+        address = canonical(replied)
+        if not address and ip and (found := self.address(ip)) is not None and found.note == note:
+            address = canonical(found.ip)
+        if not address:
+            message = gettext_noop("IPmanager's %(func)s took no address it would name (its reply's id: %(id)s)")
+            raise AllocationUnconfirmed(StoredText(message, {"func": names["allocate"], "id": replied or "-"}))
+        if ip and address != canonical(ip):
+            message = gettext_noop(
+                "IPmanager gave %(address)s when asked for %(asked)s: check the name of the allocation's address parameter (%(param)s)"
+            )
+            raise PermanentError(StoredText(message, {"address": address, "asked": ip, "param": names["allocate_address"]}))
+        return address
 
     def release(self, *ips: str) -> None:
         """Give addresses back (group form `elid=a, b`)."""
-        self.call("ip.delete", elid=", ".join(ips))
+        self.call(self.functions["release"], elid=", ".join(ips))
 
     def iptypes(self) -> list[str]:
         """The IP groups the caller may use."""
-        return [values.get("name", "") for values in elems(self.call("iptype"))]
-
-    def pools(self) -> list[Pool]:
-        return [
-            Pool(range=values.get("range", ""), size=int(values.get("size") or 0), hidden=values.get("hidden") == "on")
-            for values in elems(self.call("ippool"))
-        ]
+        return [values.get("name", "") for values in self.rows(self.functions["groups"])]

@@ -108,6 +108,9 @@ class CoreClient:
     user could plant or swap.
     """
 
+    # A panel whose whoami is named otherwise (an IPmanager integration's override) sets its own.
+    whoami_function = "whoami"
+
     def __init__(
         self,
         url: str,
@@ -202,7 +205,7 @@ class CoreClient:
         Only `doc.user.$name` of whoami is confirmed; the documented place of the level is
         `func=auth`. None when neither says: never read a missing level as "user".
         """
-        user = self.call("whoami").get("user", {})
+        user = self.call(self.whoami_function).get("user", {})
         name, level = user.get("$name") or self.username, user.get("$level")
         if not level:
             level = self.call("auth", username=self.username, password=self._password).get("auth", {}).get("$level")

@@ -182,3 +182,98 @@ def test_ipmanager_clearing_the_administrator_login_forgets_the_administrator_pa
     assert not with_admin.admin_password
     assert not raw_secrets(with_admin)[1]
     assert with_admin.password == "user-secret-123"
+
+
+# Advanced: the names of the functions billing calls.
+
+DEFAULT_NAMES = {
+    "list": "ip",
+    "read": "ip.edit",
+    "allocate": "ip.edit",
+    "release": "ip.delete",
+    "groups": "iptype",
+    "whoami": "whoami",
+    "actionlist": "actionlist",
+    "allocate_group": "iptype",
+    "allocate_address": "ip",
+    "allocate_owner": "owner",
+}
+
+
+def test_ipmanager_advanced_section_is_collapsed_with_one_input_per_name_showing_the_default(admin_client):
+    response = admin_client.get(ADD_URL)
+
+    advanced = next(fieldset for fieldset in response.context["adminform"] if fieldset.name == "Advanced")
+    assert "collapse" in advanced.classes
+    html = response.content.decode()
+    for purpose, default in DEFAULT_NAMES.items():
+        assert f'name="function_{purpose}" placeholder="{default}"' in html, purpose
+    assert 'name="function_names"' not in html
+
+
+def test_ipmanager_only_names_that_differ_from_the_default_are_saved_and_shown_again(admin_client):
+    response = admin_client.post(ADD_URL, add_data(function_release="ip.free", function_list="ip", function_allocate_owner=" user "))
+
+    assert response.status_code == 302
+    integration = IPmanagerIntegration.objects.get()
+    assert integration.function_names == {"release": "ip.free", "allocate_owner": "user"}
+    html = admin_client.get(change_url(integration)).content.decode()
+    assert 'name="function_release" value="ip.free"' in html
+    assert 'name="function_list" placeholder="ip"' in html
+
+
+def test_ipmanager_emptying_an_override_goes_back_to_the_default(admin_client, db):
+    integration = IPmanagerIntegrationFactory(password="user-secret-123", function_names={"release": "ip.free", "groups": "ip.group"})
+
+    response = admin_client.post(change_url(integration), change_data(integration, function_release="", function_groups="ip.group"))
+
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    assert integration.function_names == {"groups": "ip.group"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"function_release": "IP.DELETE"}, "function_release", "is not a name the panel uses"),
+        ({"function_release": "ip delete"}, "function_release", "is not a name the panel uses"),
+        ({"function_release": "ip.delete&func=user.delete"}, "function_release", "is not a name the panel uses"),
+        ({"function_list": "ип"}, "function_list", "is not a name the panel uses"),
+        ({"function_list": "1ip"}, "function_list", "is not a name the panel uses"),
+        ({"function_list": "ip\x00"}, "function_list", "Null characters are not allowed"),
+        ({"function_whoami": "w" * 5000}, "function_whoami", "at most 64 characters"),
+        ({"function_allocate_group": "domain"}, "__all__", "domain: billing sends this parameter anyway"),
+        ({"function_allocate_address": "func"}, "__all__", "func: billing sends this parameter anyway"),
+        ({"function_allocate_group": "ip"}, "__all__", "The allocation's parameters need three different names"),
+    ],
+    ids=[
+        "upper-case",
+        "space",
+        "injected-parameter",
+        "cyrillic",
+        "digit-first",
+        "null-byte",
+        "huge",
+        "reserved",
+        "func",
+        "same-as-address",
+    ],
+)
+def test_ipmanager_bad_function_names_are_refused_and_nothing_is_saved(admin_client, overrides, field, message):
+    response = admin_client.post(ADD_URL, add_data(**overrides))
+
+    assert response.status_code == 200
+    assert message in form_errors(response, field)
+    assert not IPmanagerIntegration.objects.exists()
+
+
+def test_ipmanager_the_check_on_save_calls_the_panel_by_the_names_entered(admin_client, ipmanager):
+    ipmanager.app.rename = {"iptype": "ip.group"}
+
+    response = admin_client.post(ADD_URL, add_data(url=ipmanager.url, password="secret", function_groups="ip.group"), follow=True)
+
+    integration = IPmanagerIntegration.objects.get()
+    assert (integration.check_ok, str(integration.check_message)) == (True, "User billing may take addresses in the groups: alias.")
+    assert integration.function_names == {"groups": "ip.group"}
+    assert ("ip.group", {}) in ipmanager.app.calls
+    assert response.status_code == 200

@@ -56,9 +56,23 @@ def test_seed_scenario_ordering_dedicated_ips_allocates_them_in_ipmanager_and_as
     for address in addresses:
         assert in_pool(address), address
         entry = next(entry for entry in ipm.allocated.values() if entry["ip"] == address)
-        assert entry == {"ip": address, "iptype": "alias", "domain": "shop.example.com", "note": note_for(service.pk), "owner": "billing"}
+        assert entry == {"ip": address, "iptype": "alias", "domain": "shop.example.com.", "note": note_for(service.pk), "owner": "billing"}
         assert panel.app.ip_addresses[address] == {"owner": service.panel_username, "iprole": "assigned"}
     assert sorted(ipm.owned_by("billing")) == addresses
+
+
+@pytest.mark.parametrize(("trailing_dot", "ptr"), [(True, "shop.example.com."), (False, "shop.example.com")], ids=["default", "off"])
+def test_the_ptr_name_sent_to_ipmanager_is_the_fqdn_with_a_trailing_dot_unless_switched_off(
+    make_service, ipm, tasks, settings, trailing_dot, ptr
+):
+    settings.IPAM_PTR_TRAILING_DOT = trailing_dot
+    service = make_service(ips=1, domain="shop.example.com")
+
+    pay(service)
+    tasks.run_all()
+
+    assert [params["domain"] for func, params in ipm.calls if func == "ip.edit" and params.get("sok")] == [ptr]
+    assert [entry["domain"] for entry in ipm.allocated.values()] == [ptr]
 
 
 def test_the_note_names_this_billing_and_the_service(settings):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ipam_sync.ipmanager.client import Address, IPmanagerClient, Pool
+from ipam_sync.ipmanager.client import Address, IPmanagerClient
 from ipam_sync.ipmanager.emulator import IPmanagerEmulator
 from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_USER
 from provisioning.coremanager.emulator import EmulatorServer
@@ -99,7 +99,8 @@ def take_all(client, limit=300) -> list[str]:
 
 
 @pytest.mark.parametrize(("credentials", "level"), [(USER, 16), (ADMIN, 29)], ids=["user", "admin"])
-def test_whoami_gives_name_and_level(ipmanager, credentials, level):
+def test_the_caller_gives_name_and_level(ipmanager, credentials, level):
+    assert login(ipmanager, *credentials).caller() == (credentials[0], level)
     assert login(ipmanager, *credentials).whoami() == (credentials[0], level)
     assert level in (LEVEL_USER, LEVEL_ADMIN)
 
@@ -185,9 +186,6 @@ def test_a_pool_across_two_networks_hands_out_their_addresses(ipmanager, app):
 def test_pools_given_as_a_subnet_or_one_address(ipmanager, pool, expected):
     user = user_with(ipmanager, "carol", pools=[pool])
     assert take_all(user) == expected
-    assert user.pools() == [
-        Pool(range=f"{expected[0]}-{expected[-1]}" if len(expected) > 1 else expected[0], size=len(expected), hidden=False)
-    ]
 
 
 def test_a_user_lists_only_its_own_addresses_without_owner_the_administrator_all_with_owner(client, admin, app):
@@ -246,26 +244,19 @@ def test_iptypes_user_gets_its_allowed_groups_the_administrator_all(client, admi
     assert admin.iptypes() == ["alias", "public"]
 
 
-def test_pools_user_gets_its_ranges_with_sizes_and_hidden_flags_the_administrator_the_networks(ipmanager, client, admin):
-    assert client.pools() == [Pool(range=POOL, size=129, hidden=False)]
-    hiding = user_with(ipmanager, "hiding", pools=["133.31.223.0-133.31.223.1"], hidden=["133.31.223.2-133.31.223.3"])
-    assert hiding.pools() == [Pool("133.31.223.0-133.31.223.1", 2, False), Pool("133.31.223.2-133.31.223.3", 2, True)]
-    assert admin.pools() == [Pool("133.31.223.0-133.31.223.255", 256, False)]
-
-
 def test_the_dummy_user_authenticates_sees_nothing_and_may_not_allocate(ipmanager, app):
     app.add_user("dummy", "pw")
     dummy = login(ipmanager, "dummy", "pw")
     app.take("133.31.223.3", owner="billing")
-    assert dummy.whoami() == ("dummy", LEVEL_USER)
-    assert (dummy.addresses(), dummy.iptypes(), dummy.pools()) == ([], [], [])
+    assert dummy.caller() == ("dummy", LEVEL_USER)
+    assert (dummy.addresses(), dummy.iptypes()) == ([], [])
     raises(AccessDenied, allocate, dummy)
     assert app.owned_by("dummy") == []
 
 
 @pytest.mark.parametrize("credentials", [("billing", "wrong"), ("admin", "wrong"), ("nobody", "secret")])
 def test_wrong_password_is_a_permanent_auth_error_with_a_clear_message(ipmanager, credentials):
-    error = raises(AuthFailed, login(ipmanager, *credentials).whoami)
+    error = raises(AuthFailed, login(ipmanager, *credentials).caller)
     assert error.object == "badpassword"
     assert "wrong username or password" in error.message
 
@@ -275,12 +266,12 @@ def test_wrong_password_is_a_permanent_auth_error_with_a_clear_message(ipmanager
 
 def test_panel_down_is_a_transient_connection_error(client, app):
     app.faults.down = True
-    assert isinstance(raises(Unreachable, client.whoami), TransientError)
+    assert isinstance(raises(Unreachable, client.caller), TransientError)
 
 
 def test_reply_slower_than_the_read_timeout_is_a_transient_timeout(ipmanager, app):
     app.faults.delay = 0.6
-    raises(Timeout, login(ipmanager, timeout=(2, 0.2)).whoami)
+    raises(Timeout, login(ipmanager, timeout=(2, 0.2)).caller)
 
 
 def test_fail_next_is_http_503_transient_then_success(ipmanager, client, app):
@@ -293,7 +284,7 @@ def test_fail_next_is_http_503_transient_then_success(ipmanager, client, app):
 def test_a_list_cut_off_mid_transfer_is_transient_incomplete_and_the_next_call_works(client, app):
     mine = [allocate(client) for _ in range(5)]
     app.faults.cut_reply_next(func="ip")
-    assert client.whoami() == ("billing", LEVEL_USER)  # another function is not cut
+    assert client.caller() == ("billing", LEVEL_USER)  # another function is not cut
     assert isinstance(raises(CutOff, client.addresses), TransientError)
     assert [a.ip for a in client.addresses()] == mine
 
@@ -313,14 +304,14 @@ def tls_panel(ipmanager):
 
 
 def test_tls_with_verification_refuses_the_self_signed_certificate(tls_panel):
-    error = raises(TLSFailed, login(tls_panel, verify=True).whoami)
+    error = raises(TLSFailed, login(tls_panel, verify=True).caller)
     assert f"TLS certificate of 127.0.0.1:{tls_panel.port}" in error.message
 
 
 def test_tls_with_the_panels_certificate_as_ca_works(tls_panel, tmp_path):
     ca = tmp_path / "ipmanager.pem"
     ca.write_text(tls_panel.certificate)
-    assert login(tls_panel, verify=str(ca)).whoami() == ("billing", LEVEL_USER)
+    assert login(tls_panel, verify=str(ca)).caller() == ("billing", LEVEL_USER)
 
 
 # C. Scale
@@ -354,7 +345,7 @@ def test_emulator_calls_never_record_passwords_or_authinfo(ipmanager, app):
     carol.address(ip)
     carol.release(ip)
     login(ipmanager, *ADMIN).addresses()
-    raises(PermanentError, login(ipmanager, "carol", "wrong-pass-2").whoami)
+    raises(PermanentError, login(ipmanager, "carol", "wrong-pass-2").caller)
     assert [func for func, _ in app.calls] == ["ip.edit", "ip", "ip.edit", "ip.delete", "ip"]
     assert not {"authinfo", "password", "passwd", "auth"} & {key for _, params in app.calls for key in params}
     recorded = repr(app.calls)

@@ -78,10 +78,19 @@ def test_an_address_held_by_a_live_service_and_free_in_ipmanager_is_marked_alloc
     run = sync(integration)
 
     assert entry(ipm, "133.31.223.9") == {
-        "ip": "133.31.223.9", "iptype": "alias", "domain": "shop.example.com", "note": note_for(service.pk), "owner": "billing",
-    }  # fmt: skip
+        "ip": "133.31.223.9", "iptype": "alias", "domain": "shop.example.com.", "note": note_for(service.pk), "owner": "billing",
+    }  # fmt: skip  # the PTR name as IPmanager writes it, with the trailing dot
     assert (run.status, run.released, run.allocated, run.failed) == ("done", 0, 1, 0)
     assert changes(run) == {"133.31.223.9": ALLOCATED}
+
+
+def test_an_address_marked_allocated_gets_the_ptr_name_without_the_dot_when_switched_off(integration, ipm, live_assignment, settings):
+    settings.IPAM_PTR_TRAILING_DOT = False
+    live_assignment("133.31.223.9", service=ServiceFactory(domain="shop.example.com"))
+
+    sync(integration)
+
+    assert entry(ipm, "133.31.223.9")["domain"] == "shop.example.com"
 
 
 def test_both_directions_in_one_run_are_applied_and_recorded(integration, ipm, live_assignment):
@@ -164,7 +173,7 @@ def test_an_address_outside_the_users_pool_is_marked_allocated_only_with_adminis
         assert error is None
         assert (run.allocated, run.failed) == (2, 0)
         assert entry(ipm, "133.31.223.200") == {
-            "ip": "133.31.223.200", "iptype": "alias", "domain": outside.service.domain,
+            "ip": "133.31.223.200", "iptype": "alias", "domain": f"{outside.service.domain}.",
             "note": note_for(outside.service_id), "owner": "billing",
         }  # fmt: skip
     else:
@@ -261,7 +270,7 @@ def test_ignored_ip_types_are_left_out_on_both_sides(integration, ipm, live_assi
     else:
         assert entry(ipm, "133.31.223.50") is None
         assert entry(ipm, "133.31.223.51") == {
-            "ip": "133.31.223.51", "iptype": "public", "domain": public.service.domain,
+            "ip": "133.31.223.51", "iptype": "public", "domain": f"{public.service.domain}.",
             "note": note_for(public.service_id), "owner": "billing",
         }  # fmt: skip
         assert (run.released, run.allocated) == (2, 1)
