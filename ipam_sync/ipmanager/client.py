@@ -94,7 +94,7 @@ class IPmanagerClient(CoreClient):
         if not address and ip and (found := self.address(ip)) is not None and found.note == note:
             address = canonical(found.ip)
         if not address:
-            message = gettext_noop("IPmanager's %(func)s took no address it would name (its reply's id: %(id)s)")
+            message = gettext_noop("IPmanager's %(func)s named no address in its reply (id: %(id)s)")
             raise AllocationUnconfirmed(StoredText(message, {"func": names["allocate"], "id": replied or "-"}))
         if ip and address != canonical(ip):
             message = gettext_noop(

@@ -407,7 +407,8 @@ def test_an_allocation_that_names_no_address_and_took_none_stops_before_any_acco
     operation = opened(service, tasks)
 
     assert (operation.status, operation.attempts, service.status) == (OperationStatus.FAILED, 1, ServiceStatus.FAILED)
-    assert f"no address in IPmanager carries the note {note_for(service.pk)}" in operation.last_error
+    said = f"IPmanager's ip.edit named no address in its reply (id: -), and no address in IPmanager carries the note {note_for(service.pk)}"
+    assert said in operation.last_error
     assert not IPAssignment.objects.exists()
     assert app.allocated == {}
     assert panel.app.users == {}
