@@ -1,10 +1,12 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
 from billing.admin_actions import ReadOnlyMixin, bulk_action
 from provisioning import admin_account_sync  # noqa: F401 (registers the account sync runs and findings)
-from provisioning.coremanager.admin import ConnectionCheckedAdmin, ConnectionCheckedForm
+from provisioning.coremanager.admin import ConnectionCheckedAdmin, ConnectionCheckedForm, PanelProbeAdminMixin
+from provisioning.ispmanager.probe import module_probe
 from provisioning.models import DataCenter, FailedOperation, Operation, OperationAttempt, ProcessingModule
 from provisioning.services import module_check_connection, module_enable, module_operations_resume, operation_resolve, operation_retry
 
@@ -35,7 +37,7 @@ class ProcessingModuleForm(ConnectionCheckedForm):
 
 
 @admin.register(ProcessingModule)
-class ProcessingModuleAdmin(ConnectionCheckedAdmin):
+class ProcessingModuleAdmin(PanelProbeAdminMixin, ConnectionCheckedAdmin):
     form = ProcessingModuleForm
     list_display = [
         "name",
@@ -62,6 +64,7 @@ class ProcessingModuleAdmin(ConnectionCheckedAdmin):
 
     actions = [
         *ConnectionCheckedAdmin.actions,
+        "probe_panel",
         bulk_action(
             "enable",
             _("Enable: sell its tariffs and run its waiting operations"),
@@ -79,6 +82,10 @@ class ProcessingModuleAdmin(ConnectionCheckedAdmin):
     @staticmethod
     def check_panel(obj):
         return module_check_connection(module=obj)
+
+    @staticmethod
+    def probe(obj):
+        return module_probe(module=obj, timeout=settings.PANEL_CHECK_TIMEOUT)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -2,10 +2,14 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing.secret_fields import is_unreadable
+from provisioning.coremanager.probe import Status, stored_report
 
 
 class WriteOnlySecretsForm(forms.ModelForm):
@@ -88,3 +92,35 @@ class ConnectionCheckedAdmin(SimpleHistoryAdmin):
     def _report(self, request, obj, result):
         level = messages.SUCCESS if result.ok and not result.warning else messages.WARNING if result.ok else messages.ERROR
         self.message_user(request, f"{obj}: {result.message}", level)
+
+
+class PanelProbeAdminMixin:
+    """Offers "Probe the panel" on the list and shows the last compatibility report, with its date, on the change page.
+
+    `probe(obj)` probes one panel (read-only calls) and stores the report on it. List "probe_panel" in `actions`.
+    """
+
+    @staticmethod
+    def probe(obj):
+        raise NotImplementedError
+
+    @admin.action(description=_("Probe the panel"))
+    def probe_panel(self, request, queryset):
+        for obj in queryset:
+            report = self.probe(obj)
+            level = messages.ERROR if not report.ok else messages.WARNING if report.count(Status.DIFFERENT) else messages.SUCCESS
+            url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+            self.message_user(request, format_html('{}: {} <a href="{}">{}</a>', obj, report.summary, url, _("See the report.")), level)
+
+    @admin.display(description=_("compatibility report"))
+    def compatibility_report(self, obj):
+        return render_to_string("admin/panel_probe_report.html", {"report": stored_report(obj)})
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "probed_at", "compatibility_report"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, (_("Compatibility report (panel_probe)"), {"fields": ["probed_at", "compatibility_report"]})]
