@@ -25,21 +25,21 @@ from provisioning.coremanager.probe import (
 )
 from provisioning.ispmanager.client import LIMIT_PREFIX, edition_of
 
-# The calls billing makes, what each is for, and whether the probe may call it to see it (a read).
+# The calls billing makes and what each is for.
 FUNCTIONS = (
-    ("license.info", gettext_noop("the edition"), True),
-    ("whoami", gettext_noop("who the login is"), True),
-    ("user", gettext_noop("the list of accounts"), True),
-    ("user.edit", gettext_noop("read and change an account"), True),
-    ("user.add.finish", gettext_noop("create an account"), False),
-    ("user.suspend", gettext_noop("suspend an account"), False),
-    ("user.resume", gettext_noop("resume an account"), False),
-    ("user.delete", gettext_noop("delete an account"), False),
-    ("preset", gettext_noop("the list of templates"), True),
-    ("preset.edit", gettext_noop("read and create a template"), True),
-    ("ipaddr.edit", gettext_noop("assign a dedicated IP, on Business"), False),
-    ("ipaddr.delete", gettext_noop("remove a dedicated IP on close, on Business"), False),
-    ("session.newkey", gettext_noop('the "Open control panel" button'), False),
+    ("license.info", gettext_noop("the edition")),
+    ("whoami", gettext_noop("who the login is")),
+    ("user", gettext_noop("the list of accounts")),
+    ("user.edit", gettext_noop("read and change an account")),
+    ("user.add.finish", gettext_noop("create an account")),
+    ("user.suspend", gettext_noop("suspend an account")),
+    ("user.resume", gettext_noop("resume an account")),
+    ("user.delete", gettext_noop("delete an account")),
+    ("preset", gettext_noop("the list of templates")),
+    ("preset.edit", gettext_noop("read and create a template")),
+    ("ipaddr.edit", gettext_noop("assign a dedicated IP, on Business")),
+    ("ipaddr.delete", gettext_noop("remove a dedicated IP on close, on Business")),
+    ("session.newkey", gettext_noop('the "Open control panel" button')),
 )
 BUSINESS_ONLY = frozenset({"ipaddr.edit", "ipaddr.delete"})
 OPTIONAL = {"session.newkey": gettext_noop('Without it the "Open control panel" button fails; everything else works.')}
@@ -91,7 +91,7 @@ def _probe(report: Report, panel: ReadOnlyPanel, module) -> None:
         _read(panel.call, "preset.edit")
 
     business = _edition_findings(report, license_doc, module)
-    for func, purpose, _reads in FUNCTIONS:
+    for func, purpose in FUNCTIONS:
         presence = panel.presence(func, listed)
         if func in BUSINESS_ONLY and not business and presence != Presence.PRESENT:
             message = gettext_noop("%(func)s (%(purpose)s): not used on Lite.")
