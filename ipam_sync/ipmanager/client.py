@@ -61,12 +61,6 @@ class IPmanagerClient(CoreClient):
         self.functions = function_names(function_overrides)
         self.whoami_function = self.functions["whoami"]
 
-    def whoami(self) -> tuple[str, int | None]:
-        """What whoami alone says: the name (confirmed) and `$level` (unconfirmed: None when absent); `caller()` decides."""
-        user = self.call(self.whoami_function).get("user", {})
-        level = str(user.get("$level") or "")
-        return user.get("$name") or self.username, int(level) if level.isdigit() else None
-
     def addresses(self) -> list[Address]:
         """Every address the caller sees, all pages: a user its own, an administrator all (with the owner)."""
         return [_address(values) for values in self.rows(self.functions["list"])]

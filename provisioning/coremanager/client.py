@@ -199,20 +199,21 @@ class CoreClient:
         message = gettext_noop("the list %(func)s from %(host)s is incomplete: %(received)d rows arrived of %(announced)s announced")
         return CutOff(StoredText(message, {"func": func, "host": self._host, "received": received, "announced": str(announced)}))
 
+    def whoami(self) -> tuple[str, int | None]:
+        """What `whoami` alone says: `doc.user.$name` (confirmed) and `$level` (unconfirmed: None when absent)."""
+        user = self.call(self.whoami_function).get("user", {})
+        return user.get("$name") or self.username, _level(user.get("$level"))
+
     def caller(self) -> tuple[str, int | None]:
         """The caller's login and level: `whoami`, and the `auth` reply's level when whoami gives none.
 
         Only `doc.user.$name` of whoami is confirmed; the documented place of the level is
         `func=auth`. None when neither says: never read a missing level as "user".
         """
-        user = self.call(self.whoami_function).get("user", {})
-        name, level = user.get("$name") or self.username, user.get("$level")
-        if not level:
-            level = self.call("auth", username=self.username, password=self._password).get("auth", {}).get("$level")
-        try:
-            return name, int(level) if level else None
-        except ValueError:
-            return name, None
+        name, level = self.whoami()
+        if level is None:
+            level = _level(self.call("auth", username=self.username, password=self._password).get("auth", {}).get("$level"))
+        return name, level
 
     def _refuse_before_sending(self, params: dict) -> None:
         """What must stop a call before anything leaves: an unusable CA, a secret the keys cannot decrypt."""
@@ -270,6 +271,12 @@ def reply_error(url: str, *, status: int = 200, error: dict | None = None) -> Pr
     else:
         cls = ERROR_TYPES.get(kind, PanelFailure)
     return cls(said, object=obj)
+
+
+def _level(value) -> int | None:
+    """A caller level as the panel wrote it (`"29"`), or None when it is absent or not a number."""
+    value = str(value or "")
+    return int(value) if value.isdigit() else None
 
 
 def _caused_by(error: BaseException, kind: type) -> bool:

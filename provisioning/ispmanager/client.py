@@ -43,15 +43,6 @@ class ISPmanagerClient(CoreClient):
         """ "lite" or "business" (see edition_of)."""
         return edition_of(self.license_text())
 
-    def whoami(self) -> tuple[str, int | None]:
-        """What `whoami` alone says: `doc.user.$name` (confirmed) and `$level` (unconfirmed: None when absent).
-
-        The level for a decision comes from `caller()`, which asks `func=auth` when whoami does not say.
-        """
-        user = self.call("whoami").get("user", {})
-        level = str(user.get("$level") or "")
-        return user.get("$name") or self.username, int(level) if level.isdigit() else None
-
     def users(self) -> list[dict]:
         """Every user of the `func=user` list, all pages: `name`, `active` (on/off), `owner` (Business), ..."""
         return self.rows("user")
