@@ -133,7 +133,7 @@ def _run(run: AccountSyncRun, readers: int) -> AccountSyncRun:
             findings.append(_missing(service))
         elif not run.list_only or _state_finding(service, row):
             listed.append((service, row))
-    claimed = {service.login for service in billed.values() if service.login}
+    claimed = {service.login for service in billed.values() if service.login} | _claimed_by_siblings(module)
     unclaimed = [] if run.list_only else [login for login in panel if login not in claimed]
     try:
         forms = _read_forms(module, [service.login for service, _ in listed] + unclaimed, readers)
@@ -142,8 +142,24 @@ def _run(run: AccountSyncRun, readers: int) -> AccountSyncRun:
         message = gettext_noop("Accounts could not be read one by one, nothing was recorded or queued: %(error)s")
         return _finish(run, AccountSyncRun.Status.FAILED, StoredText(message, {"error": error.message}))
     run.forms_read = len(forms)
-    resources = {} if run.list_only else _resources(module)
-    unverified = 0
+    resources = None if run.list_only else _resources(module)
+    compared, unverified = _compare(module, listed, forms, templates, resources)
+    orphans, unmarked = _orphans(unclaimed, forms, billed)
+    findings += compared + orphans
+    _record(run, findings)
+    if not run.dry_run:
+        run.queued = _apply(findings)
+    return _finish(run, AccountSyncRun.Status.DONE, _summary(run, findings, unverified + unmarked))
+
+
+def _compare(
+    module: ProcessingModule, listed: list, forms: dict, templates: dict, resources: dict | None
+) -> tuple[list[AccountSyncFinding], int]:
+    """The accounts live services claim, each against its service; limits only when `resources` were read.
+
+    Also how many accounts could not be told ours or not (the panel shows neither full name nor owner).
+    """
+    findings, unverified = [], 0
     for service, row in listed:
         form = forms[service.login]
         if form is None:  # deleted between the list and the form
@@ -152,18 +168,18 @@ def _run(run: AccountSyncRun, readers: int) -> AccountSyncRun:
         if "fullname" not in form and not row.get("owner"):
             unverified += 1
         if foreign := _foreign(module, service, form, row):
-            findings.append(foreign)
+            findings.append(foreign)  # not ours: nothing else about it is billing's business
             continue
         findings += filter(None, [_state_finding(service, row)])
-        if not run.list_only:
+        if resources is not None:
             expected = panel_limits(templates[service.template], _Resources(resources.get(service.pk, [])))
             findings += filter(None, [_limits_finding(service, expected, limits_of(form))])
-    orphans, unmarked = _orphans(unclaimed, forms, billed)
-    findings += orphans
-    _record(run, findings)
-    if not run.dry_run:
-        run.queued = sum(finding.fix != "" and finding.state == State.OPEN and _queue(finding) is None for finding in findings)
-    return _finish(run, AccountSyncRun.Status.DONE, _summary(run, findings, unverified + unmarked))
+    return findings, unverified
+
+
+def _apply(findings: list[AccountSyncFinding]) -> int:
+    """Queue every open finding's fix; how many were queued."""
+    return sum(_queue(finding) is None for finding in findings if finding.fix and finding.state == State.OPEN)
 
 
 def _billed(module: ProcessingModule) -> dict[int, Billed]:
@@ -175,6 +191,12 @@ def _billed(module: ProcessingModule) -> dict[int, Billed]:
         .order_by("pk")
     )
     return {row[0]: Billed(*row) for row in rows.iterator(chunk_size=5000)}
+
+
+def _claimed_by_siblings(module: ProcessingModule) -> set[str]:
+    """Logins of the services of other modules on the same panel (say, shared hosting and FTP storage): theirs, not orphans."""
+    siblings = Service.objects.filter(tariff__processing_module__url=module.url, status__in=KNOWN).exclude(tariff__processing_module=module)
+    return set(siblings.exclude(panel_username="").values_list("panel_username", flat=True).iterator(chunk_size=5000))
 
 
 def _resources(module: ProcessingModule) -> dict[int, _Resources]:
@@ -298,7 +320,8 @@ def _limits_finding(service: Billed, expected: dict, actual: dict) -> AccountSyn
     if not differ:
         return None
     details = StoredText(
-        gettext_noop("The panel's limits differ from the tariff and resources (panel → billing): %(limits)s"), {"limits": ", ".join(differ)}
+        gettext_noop("The panel's limits differ from the tariff and resources (panel → billing): %(limits)s."),
+        {"limits": ", ".join(differ)},
     )
     return _finding(Kind.LIMITS, service, service.login, details, PanelAction.SET_LIMITS)
 

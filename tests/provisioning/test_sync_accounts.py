@@ -19,16 +19,23 @@ from billing.services import service_action_request, service_mark_paid
 from provisioning.accounts_sync import SyncBusy, finding_dismiss, finding_fix_queue, sync_accounts_run
 from provisioning.choices import OperationStatus
 from provisioning.models import AccountSyncFinding, AccountSyncRun, Operation
-from tests.factories import OperationFactory, ProcessingModuleFactory, ServiceFactory, ServiceResourceFactory, StaffUserFactory
+from tests.factories import (
+    OperationFactory,
+    ProcessingModuleFactory,
+    ServiceFactory,
+    ServiceResourceFactory,
+    StaffUserFactory,
+    TariffPlanFactory,
+)
 
 # The seed's template (25 databases, 25 web domains) with the tariff's 10 databases on top.
 AGREED_LIMITS = {"limit_db": "10", "limit_webdomains": "25"}
 CHANGING = ("user.edit", "user.add.finish", "user.suspend", "user.resume", "user.delete", "usrparam", "preset.edit")
 
 
-def opened(make_service, tasks, count=1):
+def opened(make_service, tasks, count=1, **fields):
     """Services paid for and opened the way billing opens them: real accounts with billing's marker and limits."""
-    services = [make_service() for _ in range(count)]
+    services = [make_service(**fields) for _ in range(count)]
     for service in services:
         service_mark_paid(service=service)
     tasks.run_all(limit=10 * count)
@@ -156,6 +163,18 @@ def test_an_account_marked_as_billings_with_no_live_service_is_an_orphan(module,
     assert by_login["twin"] == f"Marked as service #{kept.pk}, whose account is {kept.panel_username}: a second account of one service."
 
 
+def test_the_accounts_of_another_module_on_the_same_panel_are_neither_read_nor_orphans(module, make_service, panel, tasks):
+    storage = ProcessingModuleFactory(name="FTP storage", url=panel.url, username="root", password="secret", product_type="storage")
+    (hosting,) = opened(make_service, tasks)
+    (ftp,) = opened(make_service, tasks, tariff=TariffPlanFactory(processing_module=storage, product_type="storage"))
+    calls = len(panel.app.calls)
+
+    runs = sync(module), sync(storage)
+
+    assert [(run.status, run.accounts, run.services, run.found) for run in runs] == [("done", 2, 1, 0), ("done", 2, 1, 0)]
+    assert form_reads(panel, since=calls) == sorted([hosting.panel_username, ftp.panel_username])
+
+
 def test_an_account_of_a_service_being_opened_is_not_an_orphan(module, make_service, panel, tasks):
     service = make_service()
     panel.app.faults.drop_reply_next(func="user.add.finish")
@@ -197,7 +216,7 @@ def test_limits_that_differ_from_the_tariff_and_resources_are_found(module, make
 
     assert found(run) == [("limits", service.panel_username, service.pk, "set_limits", "open")]
     assert details(run, "limits") == [
-        "The panel's limits differ from the tariff and resources (panel → billing): limit_db 5 → 10, limit_webdomains ∞ → 25"
+        "The panel's limits differ from the tariff and resources (panel → billing): limit_db 5 → 10, limit_webdomains ∞ → 25."
     ]
 
 
@@ -380,7 +399,7 @@ def test_a_dry_run_prints_and_records_every_finding_and_changes_nothing(module, 
     assert f"{module.name} (accounts in the panel: 5, services compared: 5, read one by one: 5): Done. {summary}" in out
     stopped = every_kind["stopped"]
     line = f"  Status differs: {stopped.panel_username} (service #{stopped.pk}). Billing says Active, the panel says suspended."
-    assert f"{line} Fix: Resume, Open." in out
+    assert f"{line} Fix: Resume." in out
     assert f"  Account missing in the panel: {every_kind['gone'].panel_username} (service #{every_kind['gone'].pk})." in out
     assert f"  Billing's account with no live service: {every_kind['deleted'].panel_username} (no service)." in out
 
@@ -606,8 +625,7 @@ def test_the_command_compares_the_named_or_every_enabled_module(module, make_ser
     assert (error, named_error) == (None, None)
     assert "Retired panel: skipped, the module is disabled (name it to compare it anyway)." in out
     assert list(AccountSyncRun.objects.order_by("pk").values_list("module", flat=True)) == [module.pk, off.pk]
-    assert "Retired panel (accounts in the panel: 1, services compared: 0" in named
-    assert "Billing's account with no live service" in named, "billing's account is another module's service"
+    assert "Retired panel (accounts in the panel: 1, services compared: 0, read one by one: 0): Done. Dry run: 0 missing," in named
 
 
 def test_cron_runs_it_daily_as_a_dry_run_unless_apply_is_set():

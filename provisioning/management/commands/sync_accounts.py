@@ -57,10 +57,12 @@ class Command(BaseCommand):
         for finding in run.findings.order_by("kind", "login", "pk").iterator():
             service = _("service #%(id)d") % {"id": finding.service_id} if finding.service_id else _("no service")
             line = f"  {finding.get_kind_display()}: {finding.login or '-'} ({service}). {finding.details}"
-            if finding.fix:
-                line += " " + _("Fix: %(fix)s, %(state)s.") % {"fix": finding.get_fix_display(), "state": finding.get_state_display()}
-            elif finding.state == finding.State.DISMISSED:
+            if finding.state == finding.State.DISMISSED:
                 line += " " + _("Dismissed.")
+            elif finding.state == finding.State.QUEUED:
+                line += " " + _("Fix queued: %(fix)s.") % {"fix": finding.get_fix_display()}
+            elif finding.fix:
+                line += " " + _("Fix: %(fix)s.") % {"fix": finding.get_fix_display()}
             if finding.note:
                 line += f" ({finding.note})"
             self.stdout.write(line)
