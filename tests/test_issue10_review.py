@@ -146,11 +146,6 @@ def root_of(url) -> ISPmanagerClient:
 # Paging: a panel that ignores the page number, or announces more rows than it will ever send.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CoreClient.rows() never checks that a page is the one asked for (reply p_num) nor that it brings new rows: "
-    "a panel that ignores p_num gives page 1 again and again, and rows() returns it as the complete list",
-)
 def test_a_panel_that_answers_page_one_to_every_page_fails_the_account_sync(module, active_service, ispmanager, serve):
     services = [active_service() for _ in range(3)]
     ispmanager.app.page_size = 2
@@ -163,11 +158,6 @@ def test_a_panel_that_answers_page_one_to_every_page_fails_the_account_sync(modu
     assert not AccountSyncFinding.objects.filter(kind=AccountSyncFinding.Kind.MISSING, service=services[2]).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CoreClient.rows() has no bound: a panel announcing p_elems=10**12 with p_cnt=1 and answering the same row "
-    "is read page after page for ever (sync_ips, sync_accounts, the probe and a SYNC operation hang)",
-)
 def test_a_paging_loop_ends_against_a_panel_that_repeats_one_page_for_ever(module, ispmanager, serve):
     root_of(ispmanager.url).user_create(name="alice", password="alice-pass-1", fullname="Alice", preset=PRESET, limits={})
     ispmanager.app.page_size = 1
@@ -211,11 +201,6 @@ def test_the_probe_never_releases_an_address_whatever_override_the_admin_accepts
     assert "133.31.223.5" in ipmanager.app.owned_by("billing")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="An allocation parameter override named 'self' passes validate_function_names, and every allocation then "
-    "dies with TypeError (CoreClient.call(self, func, **params) gets 'self' twice) instead of a panel error",
-)
 def test_an_allocation_parameter_the_admin_accepts_never_crashes_the_allocation(integration, tariff, admin_client):
     data = {
         "name": integration.name,
@@ -284,11 +269,6 @@ def test_open_control_panel_refuses_an_account_that_is_no_longer_the_services(ac
     assert response.status_code == 302 and not response.url.startswith(ispmanager.url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CoreClient._doc() trusts the reply's shape: a doc that is null, or an error that is not an object, raises "
-    "TypeError/AttributeError, which the client area's Open control panel view does not expect: HTTP 500",
-)
 @pytest.mark.parametrize("doc", [None, {"error": "no keys today"}], ids=["doc-null", "error-a-string"])
 def test_open_control_panel_answers_a_malformed_panel_reply_with_a_message(active_service, ispmanager, module, serve, client, doc):
     service = active_service()
@@ -317,12 +297,6 @@ def _rows_not_objects(doc):
     return {"elem": ["alias", "public"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Malformed replies raise ValueError/TypeError/AttributeError past every `except ProvisioningError`: "
-    "_level() uses isdigit() ('²'), rows() int()s a null p_elems, elems() assumes a list of objects: the admin's "
-    "check and probe actions answer HTTP 500",
-)
 @pytest.mark.parametrize(
     ("target", "action", "func", "reply"),
     [
@@ -348,11 +322,6 @@ def test_admin_panel_actions_answer_a_malformed_reply_without_a_server_error(
     assert response.status_code == 302
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A user list whose elem holds strings makes sync_accounts die with AttributeError (elems()) instead of "
-    "failing the run with a message and exiting through CommandError",
-)
 def test_sync_accounts_stops_with_a_message_on_a_user_list_of_another_shape(module, ispmanager, serve):
     front(module, serve(Rewrite(ispmanager.app, "user", reply=lambda doc: {"elem": ["alice", "bob"]})))
 
@@ -390,12 +359,6 @@ def test_a_user_list_without_active_never_suspends_a_service_in_billing(module, 
 # The level's fallback to func=auth.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CoreClient.caller() lets an error of the func=auth fallback escape: a panel whose whoami gives no level and "
-    "which refuses or lacks func=auth (2FA, sessions off) has its right password refused at save (blocking), instead "
-    "of 'could not verify the level'; the IPmanager check even names whoami as the missing function",
-)
 @pytest.mark.parametrize("panel", ["ispmanager", "ipmanager"])
 def test_a_panel_without_func_auth_is_saved_with_a_warning_when_whoami_tells_no_level(serve, transactional_db, panel):
     if panel == "ispmanager":

@@ -28,6 +28,7 @@ from provisioning.coremanager.errors import (
     NotAPanel,
     NotFound,
     PanelFailure,
+    PermanentError,
     ProvisioningError,
     Timeout,
     TLSFailed,
@@ -36,9 +37,6 @@ from provisioning.coremanager.errors import (
 
 logger = logging.getLogger(__name__)
 
-# COREmanager error types that another attempt cannot fix (`value` and `missed` depend on the
-# object: see reply_error); any other type is a failure on the panel's side. `limit` (a quota or an
-# address pool used up) is not in the document's list but does not pass by itself.
 # Caller levels on both panels (ISPsystem's documentation): mailbox user 9, user 16, reseller 24,
 # administrator 29, root 30.
 LEVEL_USER = 16
@@ -46,15 +44,22 @@ LEVEL_RESELLER = 24
 LEVEL_ADMIN = 29
 LEVEL_ROOT = 30
 
+# COREmanager error types that another attempt cannot fix (`value` and `missed` depend on the
+# object: see reply_error); any other type is a failure on the panel's side. `limit` (a quota or an
+# address pool used up) is not in the document's list but does not pass by itself.
 ERROR_TYPES = {"auth": AuthFailed, "access": AccessDenied, "exists": AlreadyExists, "limit": LimitReached}
 SECRET_PARAMS = frozenset({"authinfo", "passwd", "confirm", "password", "key"})
 
 
+# Lists longer than this are not read: a panel announcing more is broken or hostile, and paging through it would never end.
+MAX_LIST_ROWS = 1_000_000
+
+
 def text(node) -> str:
-    """The text of a reply field: `{"$": "value"}` -> "value"; an empty element -> ""."""
+    """The text of a reply field: `{"$": "value"}` -> "value"; an empty element or another shape -> ""."""
     if isinstance(node, dict):
-        return node.get("$", "")
-    return "" if node is None else str(node)
+        node = node.get("$")
+    return str(node) if isinstance(node, str | int | float) and not isinstance(node, bool) else ""
 
 
 def elems(doc: dict) -> list[dict]:
@@ -62,12 +67,19 @@ def elems(doc: dict) -> list[dict]:
     items = doc.get("elem", [])
     if isinstance(items, dict):
         items = [items]
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise unexpected_shape("elem")
     return [{key: text(value) for key, value in item.items()} for item in items]
 
 
 def fields(doc: dict) -> dict:
     """The fields of a form reply (`user.edit&elid=...`) as plain strings."""
     return {key: text(value) for key, value in doc.items() if not key.startswith("$") and key not in {"tparams", "metadata"}}
+
+
+def unexpected_shape(part: str) -> NotAPanel:
+    """A reply that is JSON from the panel's address, but not shaped like the API's: no retry will change it."""
+    return NotAPanel(StoredText(gettext_noop("the panel's reply has an unexpected shape (%(part)s)"), {"part": part}))
 
 
 # Called before every panel call made in this context: the operation runner renews its attempt's
@@ -140,7 +152,7 @@ class CoreClient:
     def __repr__(self):
         return f"<{type(self).__name__} {self.username}@{self.url}>"
 
-    def call(self, func: str, **params) -> dict:
+    def call(self, func: str, /, **params) -> dict:
         self._refuse_before_sending(params)
         if (hook := on_call.get()) is not None:
             hook()
@@ -177,23 +189,24 @@ class CoreClient:
         how many rows there are, `p_cnt` how many a page holds. Fewer rows than announced is a
         cut-off list, and nothing may be planned on it (sync_ips would release what it did not see).
         """
-        rows, page = [], 1
+        rows, page, previous = [], 1, None
         while True:
             doc = self.call(func, p_num=page if page > 1 else None, **params)
             batch = elems(doc)
             rows.extend(batch)
             if "p_elems" not in doc:
                 return rows
-            try:
-                total, size = int(text(doc["p_elems"])), int(text(doc.get("p_cnt")) or 0)
-            except ValueError:
-                raise self._cut_list(func, len(rows), text(doc["p_elems"])) from None
-            if len(rows) >= total:
+            total, size, answered = (_number(doc.get(name)) for name in ("p_elems", "p_cnt", "p_num"))
+            if total is None or total > MAX_LIST_ROWS:
+                raise self._cut_list(func, len(rows), text(doc.get("p_elems")))
+            if len(rows) >= total and answered in (None, page):
                 return rows
-            # A capped list without a page size cannot be paged; a page shorter than its share was cut.
-            if size <= 0 or len(batch) < min(size, total - (len(rows) - len(batch))) or page * size >= total:
+            # A capped list without a page size cannot be paged; a page shorter than its share was cut; a panel
+            # that answers another page than the one asked for (or the same rows again) does not page at all.
+            short = len(batch) < min(size or 0, total - (len(rows) - len(batch)))
+            if not size or short or page * size >= total or answered not in (None, page) or batch == previous:
                 raise self._cut_list(func, len(rows), total)
-            page += 1
+            page, previous = page + 1, batch
 
     def _cut_list(self, func: str, received: int, announced) -> CutOff:
         message = gettext_noop("the list %(func)s from %(host)s is incomplete: %(received)d rows arrived of %(announced)s announced")
@@ -201,8 +214,9 @@ class CoreClient:
 
     def whoami(self) -> tuple[str, int | None]:
         """What `whoami` alone says: `doc.user.$name` (confirmed) and `$level` (unconfirmed: None when absent)."""
-        user = self.call(self.whoami_function).get("user", {})
-        return user.get("$name") or self.username, _level(user.get("$level"))
+        user = self.call(self.whoami_function).get("user")
+        user = user if isinstance(user, dict) else {}
+        return text(user.get("$name")) or self.username, _number(user.get("$level"))
 
     def caller(self) -> tuple[str, int | None]:
         """The caller's login and level: `whoami`, and the `auth` reply's level when whoami gives none.
@@ -212,7 +226,11 @@ class CoreClient:
         """
         name, level = self.whoami()
         if level is None:
-            level = _level(self.call("auth", username=self.username, password=self._password).get("auth", {}).get("$level"))
+            try:
+                auth = self.call("auth", username=self.username, password=self._password).get("auth")
+            except PermanentError:  # whoami accepted these credentials: a refused `auth` only means the level stays unknown
+                return name, None
+            level = _number(auth.get("$level")) if isinstance(auth, dict) else None
         return name, level
 
     def _refuse_before_sending(self, params: dict) -> None:
@@ -234,8 +252,10 @@ class CoreClient:
             doc = response.json()["doc"]
         except (ValueError, KeyError, TypeError):
             raise reply_error(self.url) from None
+        if not isinstance(doc, dict):
+            raise unexpected_shape("doc")
         if "error" in doc:
-            raise reply_error(self.url, error=doc["error"])
+            raise reply_error(self.url, error=doc["error"] if isinstance(doc["error"], dict) else {})
         return doc
 
     @staticmethod
@@ -273,10 +293,10 @@ def reply_error(url: str, *, status: int = 200, error: dict | None = None) -> Pr
     return cls(said, object=obj)
 
 
-def _level(value) -> int | None:
-    """A caller level as the panel wrote it (`"29"`), or None when it is absent or not a number."""
-    value = str(value or "")
-    return int(value) if value.isdigit() else None
+def _number(node) -> int | None:
+    """A whole number the panel wrote (`"29"`, `{"$": "29"}`), or None when it is absent or not one."""
+    value = text(node)
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _caused_by(error: BaseException, kind: type) -> bool:

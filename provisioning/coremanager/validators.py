@@ -25,3 +25,6 @@ def validate_panel_url(url: str) -> None:
         raise ValidationError(_("Do not put a login or password in the URL: use the Username and Password fields."))
     if port == 0:
         raise ValidationError(_("Enter a valid port number."))
+    if parts.query or parts.fragment:
+        # Clients see the module's URL on their service page: nothing may ride along in it.
+        raise ValidationError(_("Enter the panel's address without ?… or #…, e.g. https://panel.example.com:1500/ispmgr."))

@@ -120,8 +120,13 @@ def test_processing_module_with_valid_input_is_saved(admin_client, add_data):
         ("ca_certificate", "just some text, not a certificate", "Paste the certificate in PEM form"),
         ("password", "", "This field is required."),
         ("url", "https://panel example.com:1500/ispmgr", "is not a valid host name"),
+        ("url", "https://panel.example.com:1500/ispmgr?authinfo=root:secret", "without ?… or #…"),
+        ("url", "https://panel.example.com:1500/ispmgr#admin", "without ?… or #…"),
     ],
-    ids=["ftp-scheme", "no-scheme", "no-host", "credentials-in-url", "port-out-of-range", "ca-not-pem", "no-password", "space-in-host"],
+    ids=[
+        "ftp-scheme", "no-scheme", "no-host", "credentials-in-url", "port-out-of-range", "ca-not-pem", "no-password", "space-in-host",
+        "query-in-url", "fragment-in-url",
+    ],
 )
 def test_processing_module_with_bad_input_is_refused_and_not_saved(admin_client, add_data, field, value, message):
     response = admin_client.post(ADD_URL, {**add_data, field: value})
