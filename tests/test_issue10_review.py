@@ -174,11 +174,6 @@ def test_a_paging_loop_ends_against_a_panel_that_repeats_one_page_for_ever(modul
 # IPmanager function-name overrides: the read-only probe and the allocation.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="An override may name a write function for a read purpose ({'read': 'ip.delete'}); validate_function_names "
-    "accepts it and the 'read-only' probe then calls ip.delete elid=<a client's address> (ReadOnlyPanel only refuses sok)",
-)
 def test_the_probe_never_releases_an_address_whatever_override_the_admin_accepts(integration, ipmanager, admin_client):
     ipmanager.app.take("133.31.223.5", owner="billing", note=note_for(42))
     data = {
@@ -224,12 +219,6 @@ def test_an_allocation_parameter_the_admin_accepts_never_crashes_the_allocation(
 # An allocation reply that names an address the panel did not take.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="IPmanagerClient.allocate() accepts any address in doc.id (canonical() only parses it): an IPv6 address for "
-    "an IPv4 allocation, or a network/broadcast address, is recorded for the service and sent to ISPmanager, while "
-    "the address really taken (with the service's note) is left unrecorded",
-)
 @pytest.mark.parametrize("replied", ["2001:db8::1", "133.31.223.0", "133.31.223.255"], ids=["ipv6", "network", "broadcast"])
 def test_an_address_the_allocation_reply_names_is_recorded_only_when_the_panel_took_it(integration, ipmanager, tariff, serve, replied):
     def name_another(doc):

@@ -13,16 +13,18 @@ from django.utils.translation import gettext_noop
 from billing.stored_text import StoredText
 from ipam_sync.ipmanager.functions import function_names
 from provisioning.coremanager.client import CoreClient, fields, text
-from provisioning.coremanager.errors import NotFound, PermanentError, TransientError
+from provisioning.coremanager.errors import AccessDenied, NotFound, PermanentError, TransientError
 
 DEFAULT_IP_TYPE = "alias"
+FAMILIES = {"ipv4": ipaddress.IPv4Address, "ipv6": ipaddress.IPv6Address}
 
 
 class AllocationUnconfirmed(TransientError):
-    """An allocation answered without an address (no `doc.id`, or not an address): it may still have taken one.
+    """An allocation's reply names no address the panel is seen to have taken for us: it may still have taken one.
 
-    The address is then found by the note it was given; an empty one must never be recorded or
-    sent on (an empty `name` makes ISPmanager pick any address).
+    No `doc.id`, an address of another family, or one that, read back, does not carry the allocation's
+    note (a network or broadcast address, somebody else's). The address is then found by its note;
+    a wrong or empty one must never be recorded or sent on (an empty `name` makes ISPmanager pick any address).
     """
 
 
@@ -45,12 +47,13 @@ def _address(values: dict) -> Address:
     )
 
 
-def canonical(ip: str) -> str:
-    """The address in its standard form, or "" when it is not one."""
+def canonical(ip: str, family: str | None = None) -> str:
+    """The address in its standard form, or "" when it is not one (of `family`, "ipv4" or "ipv6", when given)."""
     try:
-        return str(ipaddress.ip_address(ip.strip()))
+        address = ipaddress.ip_address(ip.strip())
     except ValueError:
         return ""
+    return str(address) if family is None or isinstance(address, FAMILIES.get(family, ())) else ""
 
 
 class IPmanagerClient(CoreClient):
@@ -76,26 +79,37 @@ class IPmanagerClient(CoreClient):
     ) -> str:
         """Take the next free address of `iptype` (or the given `ip`); returns the address taken.
 
-        An administrator may allocate on behalf of a user (`owner`). A reply without a valid address
-        is AllocationUnconfirmed; a given address is then confirmed by reading it back with its note.
+        An administrator may allocate on behalf of a user (`owner`). The address the reply names (or,
+        when it names none, the given one) counts only when it is of `family` and, read back, carries
+        `note`: anything else is AllocationUnconfirmed, and the caller finds what was taken by its note.
         """
         names = self.functions
         params = {"sok": "ok", "family": family, "domain": domain, "note": note}
         params |= {names["allocate_group"]: iptype, names["allocate_address"]: ip, names["allocate_owner"]: owner}
         doc = self.call(names["allocate"], **params)
         replied = text(doc.get("id"))
-        address = canonical(replied)
-        if not address and ip and (found := self.address(ip)) is not None and found.note == note:
-            address = canonical(found.ip)
-        if not address:
-            message = gettext_noop("IPmanager's %(func)s named no address in its reply (id: %(id)s)")
-            raise AllocationUnconfirmed(StoredText(message, {"func": names["allocate"], "id": replied or "-"}))
+        named = canonical(replied, family)
+        address = named or (canonical(ip, family) if ip else "")
+        if not (address and self._carries(address, note)):
+            if named:
+                message = gettext_noop("IPmanager's %(func)s named %(id)s, which read back does not carry the note %(note)s")
+            else:
+                message = gettext_noop("IPmanager's %(func)s named no address in its reply (id: %(id)s)")
+            raise AllocationUnconfirmed(StoredText(message, {"func": names["allocate"], "id": replied or "-", "note": note or "-"}))
         if ip and address != canonical(ip):
             message = gettext_noop(
                 "IPmanager gave %(address)s when asked for %(asked)s: check the name of the allocation's address parameter (%(param)s)"
             )
             raise PermanentError(StoredText(message, {"address": address, "asked": ip, "param": names["allocate_address"]}))
         return address
+
+    def _carries(self, ip: str, note: str) -> bool:
+        """Whether the panel has `ip` with `note`, as the caller reads it (the configured read function)."""
+        try:
+            found = self.address(ip)
+        except AccessDenied:  # not the caller's to read: not what it took
+            return False
+        return found is not None and found.note == note
 
     def release(self, *ips: str) -> None:
         """Give addresses back (group form `elid=a, b`)."""

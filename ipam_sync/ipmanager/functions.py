@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from provisioning.coremanager.probe import changes_something
+
 # What billing does -> the function it calls for it, or the parameter it sends (the document's defaults).
 DEFAULT_FUNCTIONS = {
     "list": "ip",
@@ -40,6 +42,8 @@ PURPOSE_LABELS = {
 }
 FUNCTION_NAME_RE = re.compile(r"[a-z][a-z0-9_.]{0,63}")  # fullmatch
 ALLOCATE_PARAMETERS = ("allocate_group", "allocate_address", "allocate_owner")
+# Called to read, by billing and by the read-only probe: never a function that releases or deletes.
+READ_PURPOSES = ("list", "read", "groups", "whoami", "actionlist")
 # What every call or the allocation sends anyway: a parameter named so would replace it.
 RESERVED_PARAMETERS = frozenset({"func", "out", "authinfo", "auth", "sok", "elid", "su", "lang", "family", "domain", "note", "p_num"})
 
@@ -61,7 +65,12 @@ def validate_function_names(overrides) -> None:
         raise ValidationError(message % {"names": ", ".join(map(str, unknown)), "known": ", ".join(DEFAULT_FUNCTIONS)})
     for name in overrides.values():
         validate_function_name(name)
-    parameters = [function_names(overrides)[purpose] for purpose in ALLOCATE_PARAMETERS]
+    names = function_names(overrides)
+    for purpose in READ_PURPOSES:
+        if names[purpose] == names["release"] or changes_something(names[purpose]):
+            message = _("%(purpose)s: %(name)s releases or deletes, and billing calls this function to read: name a function that reads.")
+            raise ValidationError(message % {"purpose": PURPOSE_LABELS[purpose], "name": names[purpose]})
+    parameters = [names[purpose] for purpose in ALLOCATE_PARAMETERS]
     reserved = sorted(RESERVED_PARAMETERS.intersection(parameters))
     if reserved:
         raise ValidationError(_("%(names)s: billing sends this parameter anyway, name another one.") % {"names": ", ".join(reserved)})

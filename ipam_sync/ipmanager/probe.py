@@ -55,7 +55,9 @@ def integration_probe(*, integration, timeout: tuple[float, float] | None = None
 def probe(integration, *, timeout: tuple[float, float]) -> Report:
     names = function_names(integration.function_names)
     report = Report("ipmanager", integration.name, integration.url, integration.username)
-    panel = ReadOnlyPanel(integration, username=integration.username, password=integration.password, timeout=timeout)
+    panel = ReadOnlyPanel(
+        integration, username=integration.username, password=integration.password, timeout=timeout, never={names["release"]}
+    )
     try:
         caller = panel.levels(names["whoami"])
     except ProvisioningError as error:
@@ -182,7 +184,13 @@ def _group_findings(report: Report, user: str, groups: list[str]) -> None:
 
 def _probe_administrator(report: Report, integration, names: dict, *, timeout) -> None:
     """The administrator login that sync_ips uses: its level, and the list as it sees it (with owners)."""
-    panel = ReadOnlyPanel(integration, username=integration.admin_username, password=integration.admin_password or "", timeout=timeout)
+    panel = ReadOnlyPanel(
+        integration,
+        username=integration.admin_username,
+        password=integration.admin_password or "",
+        timeout=timeout,
+        never={names["release"]},
+    )
     try:
         caller = panel.levels(names["whoami"])
         caller_findings(report, caller, check="admin", need=LEVEL_ADMIN)

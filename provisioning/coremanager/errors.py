@@ -84,3 +84,7 @@ class TLSFailed(PermanentError):
 
 class CredentialsUnreadable(PermanentError):
     """A password is stored but the configured FIELD_ENCRYPTION_KEYS cannot decrypt it: nothing is sent to the panel."""
+
+
+class NotReadOnly(PermanentError):
+    """A read-only caller (the probe) was given a function that changes something: refused before anything was sent."""

@@ -17,10 +17,17 @@ from django.utils.translation import gettext_noop
 
 from billing.stored_text import StoredText
 from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_ROOT, LEVEL_USER, CoreClient, elems
-from provisioning.coremanager.errors import AccessDenied, CutOff, InvalidValue, NoSuchFunction, NotFound, PermanentError
+from provisioning.coremanager.errors import AccessDenied, CutOff, InvalidValue, NoSuchFunction, NotFound, NotReadOnly, PermanentError
 
 PAGING_FIELDS = ("p_cnt", "p_elems", "p_num")
 SAMPLE_SIZE = 5
+# A function named so deletes or releases what its elid names, with or without `sok`.
+CHANGING_SUFFIXES = (".delete", ".free")
+
+
+def changes_something(func: str) -> bool:
+    """Whether the name alone says that calling `func` changes something (ip.delete, ip.free, user.delete, ...)."""
+    return func.endswith(CHANGING_SUFFIXES)
 
 
 class Status(StrEnum):
@@ -160,10 +167,15 @@ class Presence(StrEnum):
 
 
 class ReadOnlyPanel:
-    """The probe's only way to a panel: calls that read, never one with `sok`; remembers which functions answered."""
+    """The probe's only way to a panel: calls that read, never one with `sok`; remembers which functions answered.
 
-    def __init__(self, connection, *, username: str, password: str, timeout: tuple[float, float]):
+    `never`: functions this panel changes something with under another name (an integration's release
+    function), refused like every `*.delete` and `*.free`, whatever a setting points a read at.
+    """
+
+    def __init__(self, connection, *, username: str, password: str, timeout: tuple[float, float], never=()):
         self.username, self._password = username, password
+        self.never = frozenset(never)
         self.client = CoreClient(
             connection.url, username, password, verify=connection.verify_tls, ca_certificate=connection.ca_certificate, timeout=timeout
         )
@@ -178,6 +190,8 @@ class ReadOnlyPanel:
     def _read(self, func: str, read, params: dict):
         if "sok" in params:  # `sok` submits a form: a change, whatever the function
             raise ValueError(f"a probe does not submit forms ({func})")
+        if func in self.never or changes_something(func):
+            raise NotReadOnly(StoredText(gettext_noop("%(func)s changes something: a probe never calls it"), {"func": func}))
         try:
             result = read(func, **params)
         except NoSuchFunction:
