@@ -342,7 +342,7 @@ def service_panel_login(request, service_id: int):
         messages.error(request, " ".join(error.messages))
     except TransientError:
         messages.error(request, _("The control panel did not answer; try again in a minute."))
-    except ProvisioningError:
+    except ProvisioningError:  # refused by the panel, or the account at the login is no longer this service's (ForeignAccount)
         messages.error(request, _("The control panel refused to open your account. Please contact support."))
     else:
         return HttpResponseRedirect(url)

@@ -41,9 +41,9 @@ from billing.stored_text import StoredText
 from provisioning.choices import PENDING_OPERATION_STATUSES, ModuleKind
 from provisioning.coremanager.check import sentences
 from provisioning.coremanager.errors import ProvisioningError, TransientError
-from provisioning.ispmanager.client import limits_of
+from provisioning.ispmanager.client import active_of, limits_of
 from provisioning.models import AccountSyncFinding, AccountSyncRun, Operation, ProcessingModule
-from provisioning.modules.ispmanager5 import account_marker, panel_limits
+from provisioning.modules.ispmanager5 import not_the_services, panel_limits
 from provisioning.services import operation_request
 
 Kind, State = AccountSyncFinding.Kind, AccountSyncFinding.State
@@ -272,9 +272,9 @@ def _missing(service: Billed) -> AccountSyncFinding:
 
 
 def _state_finding(service: Billed, row: dict) -> AccountSyncFinding | None:
-    active = row.get("active") == "on"
-    if (service.status == ServiceStatus.ACTIVE) == active:
-        return None
+    active = active_of(row)
+    if active is None or (service.status == ServiceStatus.ACTIVE) == active:
+        return None  # equal, or the list does not tell the state: a guess must never suspend or resume an account
     details = StoredText(
         gettext_noop("Billing says %(billing)s, the panel says %(panel)s."),
         {"billing": _status_label(service.status), "panel": _state_word(active)},
@@ -285,22 +285,8 @@ def _state_finding(service: Billed, row: dict) -> AccountSyncFinding | None:
 
 def _foreign(module: ProcessingModule, service: Billed, form: dict, row: dict) -> AccountSyncFinding | None:
     """The account at the service's login when it is not the service's: another marker, or (no full name shown) another owner."""
-    if "fullname" in form:
-        if form["fullname"].strip() == account_marker(service):
-            return None
-        details = StoredText(
-            gettext_noop("The account %(login)s is not marked as this service's: its full name is %(name)s."),
-            {"login": service.login, "name": form["fullname"].strip() or StoredText(gettext_noop("empty"))},
-        )
-        return _finding(Kind.FOREIGN, service, service.login, details)
-    owner = row.get("owner") or form.get("owner") or ""
-    if not owner or owner == module.username:
-        return None
-    details = StoredText(
-        gettext_noop("The account %(login)s belongs to %(owner)s, not to billing's login %(ours)s."),
-        {"login": service.login, "owner": owner, "ours": module.username},
-    )
-    return _finding(Kind.FOREIGN, service, service.login, details)
+    details = not_the_services(module, service, service.login, form, row)
+    return _finding(Kind.FOREIGN, service, service.login, details) if details is not None else None
 
 
 def _same_limit(panel: str, billing: str) -> bool:

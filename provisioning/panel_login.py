@@ -21,7 +21,7 @@ from django.utils.translation import gettext_noop
 from billing.choices import ServiceStatus
 from billing.models import Service, ServiceStatusChange
 from billing.stored_text import StoredText
-from provisioning.coremanager.errors import ProvisioningError
+from provisioning.coremanager.errors import ForeignAccount, ProvisioningError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def service_panel_login_url(*, service: Service, by) -> str:
     """The address that logs the browser in to the service's account once; `by` is who asked (the client's user or staff).
 
     Raises PanelLoginUnavailable, PanelLoginLimited, or the panel's ProvisioningError (TransientError
-    when another try may work). Not inside a transaction: the panel call would hold it open.
+    when another try may work; ForeignAccount when the account at the login is no longer the service's,
+    which support has to look into). Not inside a transaction: the panel call would hold it open.
     """
     panel_login_check(service)
     if not _take_turn(by):
@@ -65,6 +66,9 @@ def service_panel_login_url(*, service: Service, by) -> str:
     backend = service.tariff.processing_module.get_backend(timeout=settings.PANEL_CHECK_TIMEOUT)
     try:
         url = backend.login_url(service)
+    except ForeignAccount as error:
+        logger.warning("service #%d: no login key made, %s is not the service's account: %s", service.pk, service.panel_username, error)
+        raise
     except ProvisioningError as error:
         logger.warning("service #%d: the panel gave no login key for %s: %s", service.pk, service.panel_username, error)
         raise

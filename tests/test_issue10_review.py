@@ -239,11 +239,6 @@ def test_an_address_the_allocation_reply_names_is_recorded_only_when_the_panel_t
 # Open control panel.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ISPmanager5Backend.login_url() makes a session.newkey for whatever account holds the service's login now: "
-    "after the account was deleted and its login reused, the client is logged in to somebody else's account",
-)
 def test_open_control_panel_refuses_an_account_that_is_no_longer_the_services(active_service, ispmanager, client):
     service = active_service()
     login = service.panel_username
@@ -322,11 +317,6 @@ def test_sync_accounts_stops_with_a_message_on_a_user_list_of_another_shape(modu
 # A list without the state.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ISPmanagerClient.user_active() reads a row without `active` as suspended (row.get('active') == 'on'): a "
-    "staff 'read state from the panel' then suspends an active service in billing because a column is not shown",
-)
 def test_a_user_list_without_active_never_suspends_a_service_in_billing(module, active_service, ispmanager, serve, tasks):
     service = active_service()
 

@@ -86,5 +86,13 @@ class CredentialsUnreadable(PermanentError):
     """A password is stored but the configured FIELD_ENCRYPTION_KEYS cannot decrypt it: nothing is sent to the panel."""
 
 
+class ForeignAccount(PermanentError):
+    """The account at a service's login is not the service's (another full name or owner, or gone): never act on it for the service."""
+
+
+class StateUnknown(PermanentError):
+    """The panel does not tell an account's state (its list row has no `active`, or neither on nor off): nothing is changed on a guess."""
+
+
 class NotReadOnly(PermanentError):
     """A read-only caller (the probe) was given a function that changes something: refused before anything was sent."""

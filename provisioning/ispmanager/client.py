@@ -9,9 +9,10 @@ from django.utils.translation import gettext_noop
 
 from billing.stored_text import StoredText
 from provisioning.coremanager.client import LEVEL_ADMIN, LEVEL_RESELLER, LEVEL_ROOT, CoreClient, fields, text
-from provisioning.coremanager.errors import AuthFailed, NotFound, PermanentError
+from provisioning.coremanager.errors import AuthFailed, NotFound, PermanentError, StateUnknown
 
 LIMIT_PREFIX = "limit_"
+ACTIVE_STATES = {"on": True, "off": False}
 
 
 def level_name(level: int) -> str:
@@ -28,6 +29,11 @@ def level_name(level: int) -> str:
 def edition_of(license_text: str) -> str:
     """ "business" when `license.info`'s text says so in any case, otherwise "lite" (what the text says beyond that varies)."""
     return "business" if "business" in license_text.lower() else "lite"
+
+
+def active_of(row: dict) -> bool | None:
+    """A `func=user` row's state: True for `on`, False for `off`; None when the row does not tell it (no `active`, another value)."""
+    return ACTIVE_STATES.get(row.get("active", "").strip())
 
 
 class ISPmanagerClient(CoreClient):
@@ -48,10 +54,17 @@ class ISPmanagerClient(CoreClient):
         return self.rows("user")
 
     def user_active(self, name: str) -> bool | None:
-        """Whether the user is active, from the `func=user` list (the documented place); None when there is no such user."""
+        """Whether the user is active, from the `func=user` list (the documented place); None when there is no such user.
+
+        A row that does not tell the state (a column not shown, an unknown value) raises StateUnknown:
+        read as "suspended", it would suspend an active service in billing.
+        """
         for row in self.users():
             if row.get("name") == name:
-                return row.get("active") == "on"
+                if (active := active_of(row)) is None:
+                    message = gettext_noop("the panel's user list does not tell whether %(login)s is active (active: %(value)s)")
+                    raise StateUnknown(StoredText(message, {"login": name, "value": row.get("active") or "-"}))
+                return active
         return None
 
     def accepts_login(self, name: str, password: str) -> bool:
@@ -113,6 +126,10 @@ class ISPmanagerClient(CoreClient):
             message = gettext_noop("no address to assign to %(owner)s: an empty one would make the panel pick any free address")
             raise PermanentError(StoredText(message, {"owner": owner}))
         self.call("ipaddr.edit", sok="ok", name=address, iprole="assigned", owner=owner)
+
+    def ip_addresses(self) -> list[dict]:
+        """The addresses configured in the panel (Business: the `func=ipaddr` list, all pages): `name` (the address), `owner`, ..."""
+        return self.rows("ipaddr")
 
     def ip_unassign(self, address: str) -> bool:
         """Remove a dedicated address from the panel (Business: `ipaddr.delete`); False when it was already gone."""

@@ -1,6 +1,7 @@
 """The "ISPmanager 5" processing module: accounts are ISPmanager users made from a template."""
 
 import contextlib
+import logging
 import secrets
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -12,9 +13,11 @@ from billing.stored_text import StoredText
 from billing.username_template import MAX_LOGIN_LENGTH, expand_username_template
 from provisioning.choices import ModuleKind
 from provisioning.coremanager.check import CheckResult, sentences
-from provisioning.coremanager.errors import AlreadyExists, PermanentError, ProvisioningError
+from provisioning.coremanager.errors import AlreadyExists, ForeignAccount, PermanentError, ProvisioningError
 from provisioning.ispmanager.client import ISPmanagerClient, edition_of, level_name, limits_of
 from provisioning.modules.base import ModuleBackend, PanelAccount, register
+
+logger = logging.getLogger(__name__)
 
 # How many numbered variants of a login are tried when the plain one is taken.
 MAX_LOGIN_SUFFIX = 50
@@ -34,6 +37,30 @@ ROLE_NAMES = {
 def account_marker(service) -> str:
     """What billing writes into the user's full name to recognise the account as this service's."""
     return f"Service #{service.pk}"
+
+
+def not_the_services(module, service, login: str, form: dict, row: dict | None = None) -> StoredText | None:
+    """Why the account LOGIN is not the service's, by its `user.edit` form (and `func=user` row, when read); None when it may be.
+
+    The marker in the full name says whose an account is. Whether the form carries `fullname` is
+    unconfirmed (the list has none): without it, an owner the panel shows (Business) other than
+    billing's login makes the account somebody else's; when the panel shows neither, this cannot tell.
+    """
+    if "fullname" in form:
+        name = form["fullname"].strip()
+        if name == account_marker(service):
+            return None
+        return StoredText(
+            gettext_noop("The account %(login)s is not marked as this service's: its full name is %(name)s."),
+            {"login": login, "name": name or StoredText(gettext_noop("empty"))},
+        )
+    owner = (row or {}).get("owner") or form.get("owner") or ""
+    if not owner or owner == module.username:
+        return None
+    return StoredText(
+        gettext_noop("The account %(login)s belongs to %(owner)s, not to billing's login %(ours)s."),
+        {"login": login, "owner": owner, "ours": module.username},
+    )
 
 
 # The ISPmanager limit each resource sets. Dedicated IPs are not a panel limit: they come from IPmanager.
@@ -164,18 +191,14 @@ class ISPmanager5Backend(ModuleBackend):
     def _made_for(self, service, login: str, form: dict, password: str) -> bool:
         """Whether the existing account LOGIN is this service's, made by an earlier attempt whose reply was lost.
 
-        Adopting an account sets its password and template, so a foreign one must never be adopted.
-        The marker in the full name says whose it is. Whether the form carries `fullname` at all is
-        unconfirmed (and the `func=user` list has none): without it, the account is ours only when its
-        owner, if the panel tells it, is our login and it accepts this operation's password, a random
-        one that every attempt of this operation sends and nobody else knows. Otherwise it is taken
-        as somebody else's and the next login variant is used.
+        Adopting an account sets its password and template, so a foreign one must never be adopted:
+        it must carry the service's marker, or (the form shows no full name) not be owned by another
+        login and accept this operation's password, a random one that every attempt of this operation
+        sends and nobody else knows. Otherwise the next login variant is used.
         """
-        if "fullname" in form:
-            return form["fullname"] == account_marker(service)
-        if form.get("owner", self.module.username) != self.module.username:
+        if not_the_services(self.module, service, login, form) is not None:
             return False
-        return self.client.accepts_login(login, password)
+        return "fullname" in form or self.client.accepts_login(login, password)
 
     def assign_ips(self, service, *, login: str, addresses: list[str]) -> None:
         for address in addresses:
@@ -189,7 +212,20 @@ class ISPmanager5Backend(ModuleBackend):
         """
         if not addresses or self.client.edition() != "business":
             return
+        owners = {row.get("name", "").strip(): row.get("owner", "") for row in self.client.ip_addresses()}
         for address in addresses:
+            if address not in owners:
+                continue  # already gone
+            if owners[address] != service.panel_username:
+                # Configured for somebody else by hand: not billing's to undo. IPmanager's address is still released.
+                logger.warning(
+                    "service #%d: %s is assigned to %s in the panel, not to %s: left there",
+                    service.pk,
+                    address,
+                    owners[address] or "nobody",
+                    service.panel_username,
+                )
+                continue
             self.client.ip_unassign(address)
 
     def suspend(self, service) -> None:
@@ -218,12 +254,23 @@ class ISPmanager5Backend(ModuleBackend):
         return PanelAccount(exists=True, active=active, limits=limits_of(form))
 
     def login_url(self, service) -> str:
+        """Raises ForeignAccount when the account at the service's login is not (or no longer) the service's."""
+        self._require_the_services(service)
         # A fresh random key per login: the panel accepts it once, and it leaves billing only inside the returned address.
         key = secrets.token_urlsafe(LOGIN_KEY_BYTES)
         self.client.session_newkey(service.panel_username, key)
         parts = urlsplit(self.module.url)
         login = urlencode({"func": "auth", "username": service.panel_username, "key": key, "checkcookie": "no"})
         return urlunsplit(parts._replace(query=f"{parts.query}&{login}" if parts.query else login, fragment=""))
+
+    def _require_the_services(self, service) -> None:
+        """A login may have been freed in the panel and taken by another account since: never log a client in to that one."""
+        login = service.panel_username
+        form = self.client.user(login)
+        if form is None:
+            raise ForeignAccount(StoredText(gettext_noop("The panel has no account %(login)s."), {"login": login}))
+        if (reason := not_the_services(self.module, service, login, form)) is not None:
+            raise ForeignAccount(reason)
 
     def _template(self, name: str) -> dict:
         """The account template, created with unlimited resources when the panel does not have it."""

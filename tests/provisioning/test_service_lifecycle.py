@@ -221,6 +221,39 @@ def test_an_address_the_panel_did_not_let_go_is_not_given_back_to_ipmanager(with
     assert (panel.app.ip_addresses, allocated_in_ipmanager(ipmanager)) == ({}, [])
 
 
+def test_an_address_the_panel_has_assigned_to_another_user_is_left_there_and_the_service_is_deleted(
+    with_ips, make_service, panel, ipmanager, tasks
+):
+    service, address = with_ips(make_service, tasks)
+    panel.app.ip_addresses[address] = {"owner": "reseller-customer", "iprole": "assigned"}  # moved by hand in the panel
+
+    ask(service, PanelAction.CLOSE)
+    tasks.run_all()
+
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.DELETED
+    assert panel.app.ip_addresses == {address: {"owner": "reseller-customer", "iprole": "assigned"}}
+    assert not [params for func, params in panel.app.calls if func == "ipaddr.delete"]
+    assert allocated_in_ipmanager(ipmanager) == []  # IPmanager's address, which billing took for the service, goes back
+    assert IPAssignment.objects.get(service=service).released_at is not None
+
+
+def test_the_address_is_found_on_a_later_page_of_the_panels_address_list(with_ips, make_service, panel, ipmanager, tasks):
+    others = {f"198.51.100.{n}": {"owner": "someone-else", "iprole": "assigned"} for n in (7, 8, 9)}
+    panel.app.ip_addresses |= others
+    panel.app.page_size = 2
+    service, address = with_ips(make_service, tasks)
+    assert list(panel.app.ip_addresses) == [*others, address]  # configured after the others: on the second page
+
+    ask(service, PanelAction.CLOSE)
+    tasks.run_all()
+
+    service.refresh_from_db()
+    assert service.status == ServiceStatus.DELETED
+    assert panel.app.ip_addresses == others
+    assert allocated_in_ipmanager(ipmanager) == []
+
+
 @pytest.fixture
 def lite():
     app = ISPmanagerEmulator(edition="lite")
