@@ -57,7 +57,7 @@ from billing.services import (
     service_resources_check,
 )
 from billing.stored_text import StoredText
-from provisioning.coremanager.errors import ProvisioningError, TransientError
+from provisioning.coremanager.errors import ForeignAccount, ProvisioningError, TransientError
 from provisioning.panel_login import panel_login_available, service_panel_login_url
 
 STAFF_LEDGER_KINDS = [(kind.value, kind.label) for kind in LedgerEntryKind if kind != LedgerEntryKind.CHARGE]
@@ -457,6 +457,9 @@ class ServiceAdmin(admin.ModelAdmin):
         except TransientError as error:
             message = _("The control panel did not answer; try again in a minute (%(error)s).") % {"error": error}
             self.message_user(request, message, messages.ERROR)
+        except ForeignAccount as error:
+            message = _("Not opened: the panel's account at this login is not this service's (%(error)s).")
+            self.message_user(request, message % {"error": error}, messages.ERROR)
         except ProvisioningError as error:
             self.message_user(request, _("The control panel refused the login key: %(error)s") % {"error": error}, messages.ERROR)
         return HttpResponseRedirect(reverse("admin:billing_service_change", args=[service.pk]))

@@ -37,11 +37,12 @@ FUNCTIONS = (
     ("user.delete", gettext_noop("delete an account")),
     ("preset", gettext_noop("the list of templates")),
     ("preset.edit", gettext_noop("read and create a template")),
+    ("ipaddr", gettext_noop("the addresses a closed account still holds, on Business")),
     ("ipaddr.edit", gettext_noop("assign a dedicated IP, on Business")),
     ("ipaddr.delete", gettext_noop("remove a dedicated IP on close, on Business")),
     ("session.newkey", gettext_noop('the "Open control panel" button')),
 )
-BUSINESS_ONLY = frozenset({"ipaddr.edit", "ipaddr.delete"})
+BUSINESS_ONLY = frozenset({"ipaddr", "ipaddr.edit", "ipaddr.delete"})
 OPTIONAL = {"session.newkey": gettext_noop('Without it the "Open control panel" button fails; everything else works.')}
 
 USER_FIELDS_NEEDED = ("name", "active")

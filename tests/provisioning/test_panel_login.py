@@ -291,3 +291,14 @@ def test_staff_without_the_right_to_change_services_cannot_open_panels(client, a
 
     assert client.post(admin_open_url(active_service)).status_code == 403
     assert key_requests(panel) == []
+
+
+def test_staff_are_told_when_the_account_at_the_login_is_no_longer_the_services(admin_client, active_service, panel):
+    panel.app.users[active_service.panel_username]["fullname"] = "Somebody else"
+    change_url = reverse("admin:billing_service_change", args=[active_service.pk])
+
+    response = admin_client.post(admin_open_url(active_service))
+
+    assert response["Location"] == change_url
+    assert "Not opened: the panel&#x27;s account at this login is not this service&#x27;s" in admin_client.get(change_url).content.decode()
+    assert key_requests(panel) == []
