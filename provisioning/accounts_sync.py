@@ -19,6 +19,7 @@ money. A difference staff dismissed stays dismissed while the same difference pe
 
 import hashlib
 import json
+import logging
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -46,6 +47,7 @@ from provisioning.models import AccountSyncFinding, AccountSyncRun, Operation, P
 from provisioning.modules.ispmanager5 import not_the_services, panel_limits
 from provisioning.services import operation_request
 
+logger = logging.getLogger(__name__)
 Kind, State = AccountSyncFinding.Kind, AccountSyncFinding.State
 # A run still "running" after this long died with its process; it no longer blocks the next one.
 STALE_AFTER = timedelta(hours=6)
@@ -98,9 +100,11 @@ def sync_accounts_run(
     try:
         return _run(run, readers or settings.SYNC_ACCOUNTS_READERS)
     except Exception as error:
+        # A reply of a shape no document promised (or a fault of ours): the run is recorded as failed, and
+        # the command reports it, goes on with the next module and exits non-zero instead of dying here.
+        logger.exception("the account sync of %s stopped", module)
         stopped = StoredText(gettext_noop("Stopped by an unexpected error: %(error)s"), {"error": repr(error)})
-        _finish(run, AccountSyncRun.Status.FAILED, stopped)
-        raise
+        return _finish(run, AccountSyncRun.Status.FAILED, stopped)
 
 
 def _start(module: ProcessingModule, *, dry_run: bool, list_only: bool) -> AccountSyncRun:

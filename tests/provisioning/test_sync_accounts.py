@@ -2,8 +2,11 @@
 
 import copy
 import html
+import io
+import json
 from datetime import timedelta
 from io import StringIO
+from urllib.parse import parse_qsl
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -18,6 +21,8 @@ from billing.models import Service
 from billing.services import service_action_request, service_mark_paid
 from provisioning.accounts_sync import SyncBusy, finding_dismiss, finding_fix_queue, sync_accounts_run
 from provisioning.choices import OperationStatus
+from provisioning.coremanager.emulator import EmulatorServer
+from provisioning.ispmanager.emulator import ISPmanagerEmulator
 from provisioning.models import AccountSyncFinding, AccountSyncRun, Operation
 from tests.factories import (
     OperationFactory,
@@ -263,9 +268,6 @@ def test_without_full_names_in_the_form_billings_accounts_are_told_by_their_owne
 
 
 def test_on_lite_without_full_names_nothing_is_claimed_and_the_run_says_what_it_could_not_check(db):
-    from provisioning.coremanager.emulator import EmulatorServer
-    from provisioning.ispmanager.emulator import ISPmanagerEmulator
-
     app = ISPmanagerEmulator(edition="lite", form_active=False)
     app.add_preset("Site hosting", limit_db=25, limit_webdomains=25)
     with EmulatorServer(app) as lite:
@@ -353,6 +355,36 @@ def test_a_list_or_form_not_read_completely_fails_the_run_and_changes_nothing(mo
     assert not Operation.objects.exclude(action=PanelAction.OPEN).exists()
     assert panel.app.users == before
     assert changing_calls(panel, since=calls) == []
+
+
+class UserListOfAnotherShape:
+    """Serve the emulator, but answer its user list with rows that are not objects (a panel nobody documented)."""
+
+    def __init__(self, app):
+        self.app, self.path = app, app.path
+
+    def __call__(self, environ, start_response):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if dict(parse_qsl(body.decode())).get("func") != "user":
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self.app(environ, start_response)
+        reply = json.dumps({"doc": {"elem": ["alice", "bob"]}}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(reply)))])
+        return [reply]
+
+
+def test_a_user_list_of_another_shape_fails_the_run_and_the_command_goes_on_to_the_next_module(module, make_service, panel, tasks):
+    opened(make_service, tasks)
+    with EmulatorServer(UserListOfAnotherShape(panel.app)) as odd:
+        ProcessingModuleFactory(name="Odd panel", url=odd.url, username="root", password="secret")
+
+        out, error = command()
+
+    assert str(error) == "sync_accounts did not complete for: Odd panel."
+    runs = {run.module.name: run for run in AccountSyncRun.objects.select_related("module")}
+    assert (runs["Odd panel"].status, runs[module.name].status) == ("failed", "done")
+    assert f"Odd panel (accounts in the panel: 0, services compared: 0, read one by one: 0): Failed. {runs['Odd panel'].message}" in out
+    assert not AccountSyncFinding.objects.filter(run=runs["Odd panel"]).exists()
 
 
 def test_a_form_that_fails_once_is_read_again(module, make_service, panel, tasks):
