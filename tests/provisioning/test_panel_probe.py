@@ -41,6 +41,7 @@ BILLING_CALLS = {
     "user.delete",
     "preset",
     "preset.edit",
+    "ipaddr",
     "ipaddr.edit",
     "ipaddr.delete",
     "session.newkey",
@@ -189,10 +190,11 @@ def test_without_actionlist_the_functions_it_reads_are_verified_and_the_others_a
     assert status(report, "actionlist") == "different"
     for func in ("license.info", "whoami", "user", "user.edit", "preset", "preset.edit"):
         assert status(report, f"function:{func}") == "ok"
-    for func in ("user.add.finish", "user.suspend", "user.resume", "user.delete", "ipaddr.edit", "ipaddr.delete", "session.newkey"):
+    writes = ("user.add.finish", "user.suspend", "user.resume", "user.delete", "ipaddr.edit", "ipaddr.delete", "session.newkey")
+    for func in ("ipaddr", *writes):  # ipaddr reads, but the probe has no reason to call it
         assert status(report, f"function:{func}") == "unknown"
         assert f"{func} (" in out
-    assert "not verified: 7" in out
+    assert "not verified: 8" in out
 
 
 def test_a_whoami_without_level_is_a_difference_and_the_level_comes_from_auth(serve):
