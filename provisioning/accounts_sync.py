@@ -169,7 +169,7 @@ def _compare(
         if form is None:  # deleted between the list and the form
             findings.append(_missing(service))
             continue
-        if "fullname" not in form and not row.get("owner"):
+        if "fullname" not in form and not (row.get("owner") or form.get("owner")):
             unverified += 1
         if foreign := _foreign(module, service, form, row):
             findings.append(foreign)  # not ours: nothing else about it is billing's business
