@@ -23,6 +23,7 @@ from billing.payments import payment_start
 from billing.services import client_register, ledger_entry_add, order_place, service_pay
 from billing.stored_text import StoredText
 from provisioning.choices import AttemptOutcome, OperationStatus
+from provisioning.models import AccountSyncFinding, AccountSyncRun
 from provisioning.tasks import run_operation
 from tests.factories import (
     IPAssignmentFactory,
@@ -78,6 +79,9 @@ def every_model_has_rows(db, staff_user, settings):
     BrowserClient().post(reverse("login"), {"username": "ann@example.com", "password": "wrong password"})
     # Axes writes its failure log only when AXES_ENABLE_ACCESS_FAILURE_LOG is on; its admin is there either way.
     AccessFailureLog.objects.create(username="ann@example.com", ip_address="127.0.0.1", user_agent="crawler", path_info="/accounts/login/")
+    sync = AccountSyncRun.objects.create(module=module, status=AccountSyncRun.Status.DONE, found=1, finished_at=now)
+    missing = StoredText(gettext_noop("The panel has no account %(login)s."), {"login": "user1"})
+    AccountSyncFinding.objects.create(run=sync, kind=AccountSyncFinding.Kind.MISSING, service=paid, login="user1", details=missing)
 
 
 def superuser_request(user):

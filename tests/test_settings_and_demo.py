@@ -64,14 +64,19 @@ def test_load_demo_refuses_to_create_well_known_logins_in_production():
     assert not Client.objects.exists()
 
 
-def test_cron_runs_billing_at_00_30_sync_ips_at_03_15_and_recovers_operations_and_unsent_emails_every_few_minutes():
+def test_cron_runs_billing_at_00_30_sync_ips_at_03_15_sync_accounts_at_03_45_and_recovers_operations_and_unsent_emails_every_few_minutes():
     from django.conf import settings
     from django.core.management import get_commands
 
     commands = [job for job in settings.CRONJOBS if job[1] == "django.core.management.call_command"]
     scheduled = {tuple(args): when for when, function, args in commands}
 
-    assert scheduled == {("sync_ips",): "15 3 * * *", ("recover_operations",): "*/5 * * * *", ("billing_daily",): "30 0 * * *"}
+    assert scheduled == {
+        ("sync_ips",): "15 3 * * *",
+        ("sync_accounts", "--dry-run"): "45 3 * * *",  # applying only with SYNC_ACCOUNTS_APPLY
+        ("recover_operations",): "*/5 * * * *",
+        ("billing_daily",): "30 0 * * *",
+    }
     others = [job for job in settings.CRONJOBS if job not in commands]
     assert others == [("*/15 * * * *", "billing.notifications.notifications_send_pending")]
-    assert {"sync_ips", "recover_operations", "billing_daily"} <= set(get_commands())
+    assert {"sync_ips", "sync_accounts", "recover_operations", "billing_daily"} <= set(get_commands())
