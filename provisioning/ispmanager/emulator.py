@@ -334,14 +334,17 @@ class ISPmanagerEmulator(CoreEmulator):
             raise PanelFault("access", "func", "Insufficient privileges")
 
     def _visible_users(self, caller: Caller) -> list[dict]:
-        if caller.level >= LEVEL_ADMIN:
-            return list(self.users.values())
-        return [user for user in self.users.values() if user["owner"] == caller.name]
+        return [user for user in self.users.values() if self._sees(caller, user)]
+
+    @staticmethod
+    def _sees(caller: Caller, user: dict) -> bool:
+        """Administrators see every user; a reseller its own (one look, not a walk over all users)."""
+        return caller.level >= LEVEL_ADMIN or user["owner"] == caller.name
 
     def _user(self, caller: Caller, name: str, field: str) -> dict:
         self._need(caller, LEVEL_RESELLER)
         user = self.users.get(name)
-        if user is None or user not in self._visible_users(caller):
+        if user is None or not self._sees(caller, user):
             raise PanelFault("value", field, f"User '{name}' not found")
         return user
 
