@@ -43,10 +43,14 @@ from billing.services import (
     service_expiry_set,
     service_pay,
 )
+from ipam_sync.ipmanager.probe import integration_probe
 from ipam_sync.models import IPmanagerIntegration
 from ipam_sync.services import integration_check_connection, note_for
 from ipam_sync.sync import sync_ips_run
+from provisioning.accounts_sync import sync_accounts_run
+from provisioning.ispmanager.probe import module_probe
 from provisioning.models import Operation
+from provisioning.panel_login import service_panel_login_url
 from provisioning.services import module_check_connection, operation_run
 from tests.factories import IPAssignmentFactory, ProcessingModuleFactory, TariffPlanFactory, TariffResourceFactory
 from tests.test_translations import PO_FILE, po_entries
@@ -336,6 +340,16 @@ def world(db, staff_user, ispmanager, ipmanager, settings) -> dict[str, Reader]:
     with translation.override("en"):
         module_check_connection(module=module)
         sync_ips_run(integration=integration, max_release=50)
+    # A compatibility report of each panel, an account sync that finds an account in another state, and a
+    # control panel opened from each client area: their texts are stored in one language and read in the other.
+    ispmanager.app.users[readers["ru"].services[0].panel_username]["active"] = False
+    with translation.override("ru"):
+        module_probe(module=module)
+        integration_probe(integration=integration)
+        assert sync_accounts_run(module=module).found  # the account in another state, at least
+    for language, reader in readers.items():
+        with translation.override("en" if language == "ru" else "ru"):
+            service_panel_login_url(service=reader.services[0], by=reader.user)
     return readers
 
 
