@@ -228,6 +228,10 @@ class AccountSyncRun(ConstraintMessages, models.Model):
         return f"{self.module} {self.started_at:%Y-%m-%d %H:%M} {self.get_status_display()}"
 
 
+# What a sync may queue to make the panel match billing: never an account created or deleted, never money.
+SAFE_FIXES = (PanelAction.RESUME, PanelAction.SUSPEND, PanelAction.SET_LIMITS)
+
+
 class AccountSyncFinding(models.Model):
     """One difference an account sync run found between a panel account and billing's service, and what became of it."""
 
@@ -244,7 +248,7 @@ class AccountSyncFinding(models.Model):
         DISMISSED = "dismissed", _("Dismissed")
 
     run = models.ForeignKey(AccountSyncRun, on_delete=models.CASCADE, related_name="findings", verbose_name=_("run"))
-    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    kind = models.CharField(pgettext_lazy("account sync finding", "kind"), max_length=16, choices=Kind.choices)
     login = models.CharField(_("panel login"), max_length=100, blank=True)
     service = models.ForeignKey(
         "billing.Service", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("service")
@@ -252,7 +256,8 @@ class AccountSyncFinding(models.Model):
     # The service's status when the run read it: a fix is queued only while it still holds.
     billing_status = models.CharField(_("status in billing"), max_length=16, choices=ServiceStatus.choices, blank=True)
     details = StoredTextField(_("what differs"), blank=True)
-    fix = models.CharField(_("fix"), max_length=32, choices=PanelAction.choices, blank=True)
+    # Only what makes the panel match billing without creating or deleting anything is ever proposed.
+    fix = models.CharField(_("fix"), max_length=32, choices=[(a.value, a.label) for a in SAFE_FIXES], blank=True)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.OPEN)
     operation = models.ForeignKey(
         Operation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("operation")

@@ -49,7 +49,7 @@ class Migration(migrations.Migration):
                 ('login', models.CharField(blank=True, max_length=100, verbose_name='panel login')),
                 ('billing_status', models.CharField(blank=True, choices=[('ordered', 'Ordered'), ('processing', 'Processing'), ('active', 'Active'), ('suspended', 'Suspended'), ('deleted', 'Deleted'), ('failed', 'Failed')], max_length=16, verbose_name='status in billing')),
                 ('details', billing.stored_text.StoredTextField(blank=True, verbose_name='what differs')),
-                ('fix', models.CharField(blank=True, choices=[('open', 'Create account'), ('suspend', 'Suspend'), ('resume', 'Resume'), ('close', 'Delete account'), ('set_limits', 'Change resources'), ('change_password', 'Change password'), ('sync', 'Read state from the panel')], max_length=32, verbose_name='fix')),
+                ('fix', models.CharField(blank=True, choices=[('resume', 'Resume'), ('suspend', 'Suspend'), ('set_limits', 'Change resources')], max_length=32, verbose_name='fix')),
                 ('state', models.CharField(choices=[('open', 'Open'), ('queued', 'Fix queued'), ('dismissed', 'Dismissed')], default='open', max_length=16, verbose_name='state')),
                 ('note', billing.stored_text.StoredTextField(blank=True, verbose_name='note')),
                 ('signature', models.CharField(db_index=True, editable=False, max_length=64, verbose_name='signature')),
