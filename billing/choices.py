@@ -36,6 +36,12 @@ class LedgerEntryKind(models.TextChoices):
     ADJUSTMENT = "adjustment", _("Adjustment")
 
 
+class DocumentKind(models.TextChoices):
+    INVOICE = "invoice", _("Invoice")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+    RECEIPT = "receipt", _("Receipt")
+
+
 class PaymentStatus(models.TextChoices):
     PENDING = "pending", _("Awaiting payment")
     PAID = "paid", _("Paid")

@@ -16,6 +16,7 @@ from billing.choices import (
     BillingPeriod,
     BillingRunStatus,
     Currency,
+    DocumentKind,
     Language,
     LedgerEntryKind,
     NotificationKind,
@@ -43,6 +44,13 @@ class Client(models.Model):
     email = models.EmailField(_("contact email"))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.RUB)
     language = models.CharField(_("language"), max_length=5, choices=Language.choices, default=Language.EN)
+    # Billing details, copied onto every document issued to the client (changing them later changes no issued document).
+    address = models.TextField(_("billing address"), blank=True)
+    tax_id = models.CharField(_("tax ID"), max_length=50, blank=True)
+    tax_exempt = models.BooleanField(_("exempt from tax"), default=False)
+    tax_exempt_note = models.CharField(
+        _("why exempt"), max_length=200, blank=True, help_text=_("Printed on the client's invoices, e.g. “Reverse charge”.")
+    )
     users = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="clients", blank=True, verbose_name=_("users"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -65,6 +73,10 @@ class LedgerEntry(ConstraintMessages, models.Model):
     reference = StoredTextField(_("reference"), max_length=200, blank=True)
     # Set by callers that may repeat themselves (a retried payment): the second entry is refused.
     idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True, unique=True)
+    # The invoice, credit note or receipt that documents this movement (created in the same transaction).
+    document = models.ForeignKey(
+        "Document", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries", verbose_name=_("document")
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("created by")
     )
@@ -128,6 +140,14 @@ class TariffPlan(ConstraintMessages, models.Model):
     is_visible = models.BooleanField(_("shown in the shop-window"), default=True)
     is_enabled = models.BooleanField(_("can be ordered"), default=True)
     allow_dedicated_ip = models.BooleanField(_("dedicated IPs may be ordered"), default=False)
+    allowed_changes = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="+",
+        verbose_name=_("may be changed to"),
+        help_text=_("Leave empty to allow any visible tariff of the same product type on the same processing module."),
+    )
     ordering = models.PositiveIntegerField(_("order in lists"), default=0)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -450,3 +470,95 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} #{self.service_id or '-'} {self.day}"
+
+
+class DocumentSequence(models.Model):
+    """The next number of a series in a year, taken under a row lock in the transaction that issues the document."""
+
+    series = models.CharField(_("series"), max_length=16)
+    year = models.PositiveSmallIntegerField(_("year"))
+    next_number = models.PositiveIntegerField(_("next number"), default=1)
+
+    class Meta:
+        verbose_name = _("document numbering")
+        verbose_name_plural = _("document numbering")
+        constraints = [models.UniqueConstraint(fields=["series", "year"], name="documentsequence_one_row_per_series_and_year")]
+
+    def __str__(self):
+        return f"{self.series} {self.year}: {self.next_number}"
+
+
+class DocumentImmutable(Exception):
+    """An issued document was about to be changed: corrections are credit notes."""
+
+
+class Document(models.Model):
+    """An issued invoice, credit note or receipt: numbered, with the issuer's and the client's details as they were, never changed."""
+
+    kind = models.CharField(pgettext_lazy("document", "kind"), max_length=16, choices=DocumentKind.choices)
+    number = models.CharField(_("number"), max_length=40, unique=True)
+    series = models.CharField(_("series"), max_length=16)
+    year = models.PositiveSmallIntegerField(_("year"))
+    sequence_number = models.PositiveIntegerField(_("number in the series"))
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="documents", verbose_name=_("client"))
+    service = models.ForeignKey(
+        "Service", on_delete=models.PROTECT, null=True, blank=True, related_name="documents", verbose_name=_("service")
+    )
+    # A credit note names the invoice it corrects.
+    corrects = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections", verbose_name=_("corrects")
+    )
+    issued_at = models.DateTimeField(_("issued at"), db_index=True)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    issuer = models.JSONField(_("issuer"), default=dict)
+    buyer = models.JSONField(_("buyer"), default=dict)
+    tax_rate = models.DecimalField(_("tax rate, %"), max_digits=5, decimal_places=2, default=Decimal("0"))
+    prices_include_tax = models.BooleanField(_("prices include tax"), default=False)
+    net = models.DecimalField(_("net"), **MONEY)
+    tax = models.DecimalField(_("tax"), **MONEY)
+    gross = models.DecimalField(_("total"), **MONEY)
+    # A repeated request (a staff refund sent twice) finds its document instead of issuing a second one.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True, unique=True)
+    emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+        ordering = ["-issued_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year", "sequence_number"], name="document_one_number_per_series_and_year"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    def save(self, *args, **kwargs):
+        # Only the record of its sending may change on an issued document.
+        if self.pk and not self._state.adding and set(kwargs.get("update_fields") or ["*"]) - {"emailed_at"}:
+            raise DocumentImmutable(f"{self.number} is issued: it cannot be changed (issue a credit note instead)")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise DocumentImmutable(f"{self.number} is issued: it cannot be deleted")
+
+
+class DocumentLine(models.Model):
+    """What a document is for: net, tax and gross rounded per line, so the lines add up to the totals to the cent."""
+
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="lines", verbose_name=_("document"))
+    description = StoredTextField(_("description"), max_length=300)
+    period_start = models.DateField(_("from"), null=True, blank=True)
+    period_end = models.DateField(_("to"), null=True, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    unit_price = models.DecimalField(_("unit price"), **MONEY)
+    net = models.DecimalField(_("net"), **MONEY)
+    tax = models.DecimalField(_("tax"), **MONEY)
+    gross = models.DecimalField(_("amount"), **MONEY)
+
+    class Meta:
+        verbose_name = _("document line")
+        verbose_name_plural = _("document lines")
+        ordering = ["document", "pk"]
+
+    def __str__(self):
+        return f"{self.document}: {self.description}"

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_noop
 from billing.choices import (
     FLAG_RESOURCES,
     SERVICE_TRANSITIONS,
+    DocumentKind,
     LedgerEntryKind,
     NotificationKind,
     PanelAction,
@@ -24,7 +25,8 @@ from billing.choices import (
 )
 from billing.constants import MONEY_MAX, QUANTITY_MAX
 from billing.cycle_rules import CycleRules
-from billing.models import Client, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
+from billing.documents import Line, document_draft, document_issue
+from billing.models import Client, Document, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
 from billing.notifications import notify
 from billing.periods import billing_zone, months_after, months_between
@@ -93,14 +95,21 @@ def ledger_entry_add(
     reference: StoredText | str = "",
     created_by=None,
     idempotency_key: str | None = None,
+    lines: list[Line] | None = None,
+    service: Service | None = None,
+    corrects: Document | None = None,
 ) -> LedgerEntry:
-    """Add a movement of money. A charge never takes the balance below zero.
+    """Add a movement of money, with its document. A charge never takes the balance below zero.
 
-    With an `idempotency_key`, repeating a call returns the first entry instead of adding a second.
+    A charge gets a paid invoice, a refund a credit note (naming the invoice it `corrects`, when there
+    is one), a top-up a receipt, in the same transaction: one never exists without the other. `lines`
+    say what was sold (default: one line, the reference, for `amount`); with tax added on top of the
+    prices, the charge is the invoice's total. With an `idempotency_key`, repeating a call returns
+    the first entry instead of adding a second.
     """
     amount = Decimal(amount)
     ledger_amount_validate(kind=kind, amount=amount)
-    signed = -amount if kind == LedgerEntryKind.CHARGE else amount
+    document_kind = DOCUMENT_OF.get(kind)
     try:
         with transaction.atomic():
             # Entries of one client are written one at a time: a charge sees every earlier
@@ -108,17 +117,26 @@ def ledger_entry_add(
             Client.objects.select_for_update().filter(pk=client.pk).first()
             if idempotency_key and (existing := LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()):
                 return existing
+            draft = None
+            if document_kind is not None:
+                sign = -1 if kind == LedgerEntryKind.REFUND else 1
+                billed = lines or [Line(description=StoredText.of(reference) or _default_line(kind), amount=sign * amount)]
+                draft = document_draft(client=client, kind=document_kind, lines=billed, corrects=corrects)
+                amount = abs(draft.gross)
+                ledger_amount_validate(kind=kind, amount=amount)
             if kind == LedgerEntryKind.CHARGE:
                 balance = client_balance(client=client)
                 if balance < amount:
                     raise InsufficientFunds(missing=amount - balance, currency=client.currency)
+            document = document_issue(draft=draft, service=service, corrects=corrects) if draft else None
             entry = LedgerEntry.objects.create(
                 client=client,
                 kind=kind,
-                amount=signed,
+                amount=-amount if kind == LedgerEntryKind.CHARGE else amount,
                 reference=reference,
                 created_by=created_by,
                 idempotency_key=idempotency_key,
+                document=document,
             )
             if kind == LedgerEntryKind.TOPUP:
                 from billing.cycle import money_arrived  # the cycle builds on this module
@@ -130,6 +148,23 @@ def ledger_entry_add(
         if idempotency_key:
             return LedgerEntry.objects.get(idempotency_key=idempotency_key)
         raise
+
+
+# The document each kind of movement gets; an adjustment (staff correcting the balance) gets none.
+DOCUMENT_OF = {
+    LedgerEntryKind.CHARGE: DocumentKind.INVOICE,
+    LedgerEntryKind.REFUND: DocumentKind.CREDIT_NOTE,
+    LedgerEntryKind.TOPUP: DocumentKind.RECEIPT,
+}
+DEFAULT_LINES = {
+    LedgerEntryKind.CHARGE: gettext_noop("Charge"),
+    LedgerEntryKind.REFUND: gettext_noop("Refund"),
+    LedgerEntryKind.TOPUP: gettext_noop("Top-up of the balance"),
+}
+
+
+def _default_line(kind: str) -> StoredText:
+    return StoredText(DEFAULT_LINES[kind])
 
 
 @transaction.atomic

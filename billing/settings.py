@@ -166,6 +166,25 @@ BILLING_RUN_LEASE_SECONDS = env.int("BILLING_RUN_LEASE_SECONDS", default=120)
 # When cron starts the daily run (crontab syntax, the server's clock).
 BILLING_DAILY_SCHEDULE = env.str("BILLING_DAILY_SCHEDULE", default="30 0 * * *")
 
+# Changing a service mid-period: a downgrade credits the unused difference to the balance (a refund
+# with a credit note) unless DOWNGRADE_CREDIT is off; closing a service refunds nothing unless
+# REFUND_ON_CLOSE is "prorata" (the unused whole days).
+BILLING_DOWNGRADE_CREDIT = env.bool("BILLING_DOWNGRADE_CREDIT", default=True)
+BILLING_REFUND_ON_CLOSE = env.str("BILLING_REFUND_ON_CLOSE", default="none")
+# Documents: tax in percent (0 = none) and whether prices include it; numbering per series and year.
+BILLING_TAX_RATE = env.str("BILLING_TAX_RATE", default="0")
+BILLING_PRICES_INCLUDE_TAX = env.bool("BILLING_PRICES_INCLUDE_TAX", default=True)
+INVOICE_SERIES = env.str("INVOICE_SERIES", default="INV")
+CREDIT_NOTE_SERIES = env.str("CREDIT_NOTE_SERIES", default="CN")
+RECEIPT_SERIES = env.str("RECEIPT_SERIES", default="RCP")
+DOCUMENT_NUMBER_FORMAT = env.str("DOCUMENT_NUMBER_FORMAT", default="{series}-{year}-{number:05d}")
+BILLING_EMAIL_DOCUMENTS = env.bool("BILLING_EMAIL_DOCUMENTS", default=True)
+# Who issues the documents, printed on each (copied onto it when issued).
+ISSUER_NAME = env.str("ISSUER_NAME", default="Hosting company")
+ISSUER_ADDRESS = env.str("ISSUER_ADDRESS", default="")
+ISSUER_TAX_ID = env.str("ISSUER_TAX_ID", default="")
+ISSUER_BANK_DETAILS = env.str("ISSUER_BANK_DETAILS", default="")
+
 # Production hardening. TLS itself (redirect to https, HSTS) is the reverse proxy's job by
 # default; set SECURE_SSL_REDIRECT / SECURE_HSTS_SECONDS when Django should do it instead.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
