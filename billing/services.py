@@ -24,7 +24,7 @@ from billing.choices import (
     SuspendReason,
 )
 from billing.constants import MONEY_MAX, QUANTITY_MAX
-from billing.cycle_rules import CycleRules
+from billing.cycle_rules import CycleRules, local_date
 from billing.documents import Line, document_draft, document_issue
 from billing.models import Client, Document, LedgerEntry, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
@@ -480,16 +480,19 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
         if amount > MONEY_MAX:
             raise ValidationError(_("This renewal costs more than can be billed at once: renew for fewer periods."), code="price_too_high")
         if amount:
+            reference = StoredText(
+                gettext_noop("Service #%(id)d, renewal until %(until)s"), {"id": locked.pk, "until": Day(local_date(until))}
+            )
+            period = Line(reference, amount, quantity=periods, period_start=local_date(locked.expires_at), period_end=local_date(until))
             ledger_entry_add(
                 client=locked.client,
                 kind=LedgerEntryKind.CHARGE,
                 amount=amount,
-                reference=StoredText(
-                    gettext_noop("Service #%(id)d, renewal until %(until)s"),
-                    {"id": locked.pk, "until": Day(until.astimezone(billing_zone()).date())},
-                ),
+                reference=reference,
                 created_by=by,
                 idempotency_key=key,
+                lines=[period],
+                service=locked,
             )
         locked.expires_at = until
         locked.save(update_fields=["expires_at", "updated_at"])
@@ -585,13 +588,20 @@ def service_pay(*, service: Service, by=None) -> Service:
         if locked.paid_at:
             raise NothingToDo(_("Service #%(id)d is already paid for: nothing was charged.") % {"id": locked.pk}, code="already_paid")
         if locked.first_payment:
+            reference = StoredText(gettext_noop("Service #%(id)d, first payment"), {"id": locked.pk})
+            # The first period's dates are known once the account exists (its anchor): the line says which service.
+            lines = [Line(StoredText(gettext_noop("Service #%(id)d, first period"), {"id": locked.pk}), locked.price)]
+            if locked.setup_fee:
+                lines.append(Line(StoredText(gettext_noop("Service #%(id)d, setup fee"), {"id": locked.pk}), locked.setup_fee))
             ledger_entry_add(
                 client=locked.client,
                 kind=LedgerEntryKind.CHARGE,
                 amount=locked.first_payment,
-                reference=StoredText(gettext_noop("Service #%(id)d, first payment"), {"id": locked.pk}),
+                reference=reference,
                 created_by=by,
                 idempotency_key=f"service-{locked.pk}-first-payment",
+                lines=[line for line in lines if line.amount],
+                service=locked,
             )
         return service_mark_paid(service=locked, by=by)
 
