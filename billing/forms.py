@@ -187,3 +187,38 @@ class RenewForm(forms.Form):
         if moment is None or moment.tzinfo is None:
             raise ValidationError(self.EXPIRES_INVALID, code="expires")
         return moment
+
+
+class ServiceChangeForm(forms.Form):
+    """Change plan or resources: a tariff and resource totals; the price per period the client saw makes a repeat harmless.
+
+    Only what the client changed is passed on: a resource left at its current amount keeps it (raised to
+    what the new tariff includes), and one the chosen tariff does not have is dropped.
+    """
+
+    tariff = forms.ModelChoiceField(label=_("Tariff"), queryset=None, empty_label=None)
+    price = forms.DecimalField(widget=forms.HiddenInput, max_digits=12, decimal_places=2, required=False)
+
+    def __init__(self, *args, service, **kwargs):
+        from billing.changes import tariff_choices  # builds on billing.services, as this module does
+        from billing.models import TariffPlan
+
+        self.service = service
+        kwargs.setdefault("initial", {"tariff": service.tariff_id, "price": service.price})
+        super().__init__(*args, **kwargs)
+        self.tariffs = [service.tariff, *tariff_choices(service).prefetch_related("resources")]
+        self.fields["tariff"].queryset = TariffPlan.objects.filter(pk__in=[tariff.pk for tariff in self.tariffs])
+        self.current = dict(service.resources.values_list("kind", "quantity"))
+        kinds = {resource.kind for tariff in self.tariffs for resource in tariff.resources.all()} - {ResourceKind.DEDICATED_IPV4}
+        for kind in sorted(kinds):
+            self.fields[kind] = forms.IntegerField(
+                label=ResourceKind(kind).label, required=False, min_value=0, max_value=QUANTITY_MAX, initial=self.current.get(kind)
+            )
+
+    def quantities(self) -> dict:
+        offered = {resource.kind for resource in self.cleaned_data["tariff"].resources.all()}
+        return {
+            kind: value
+            for kind, value in self.cleaned_data.items()
+            if kind in offered and value is not None and value != self.current.get(kind)
+        }

@@ -9,7 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, translate_url
 from django.utils import timezone, translation
@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language
 
+from billing.changes import service_change, service_change_quote
 from billing.choices import PanelAction, PaymentStatus, ServiceStatus
 from billing.forms import (
     ConfirmPasswordForm,
@@ -30,6 +31,7 @@ from billing.forms import (
     OrderForm,
     RegistrationForm,
     RenewForm,
+    ServiceChangeForm,
     TopUpForm,
     add_service_errors,
     renewal_length,
@@ -486,3 +488,71 @@ def gateway_callback(request, gateway: str):
     except ValidationError as error:
         return HttpResponseBadRequest(" ".join(error.messages))
     return HttpResponse("OK")
+
+
+@login_required
+def service_change_view(request, service_id: int):
+    """Change plan or resources: the form, the exact charge or credit it comes to (a GET), then a "yes" (a POST) that books it."""
+    client = client_of(request.user)
+    service = client_service(client=client, service_id=service_id)
+    data = request.POST if request.method == "POST" else (request.GET or None)
+    form = ServiceChangeForm(data, service=service)
+    quote = None
+    if form.is_bound and form.is_valid():
+        change = {"service": service, "tariff": form.cleaned_data["tariff"], "quantities": form.quantities()}
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            try:
+                service_change(**change, by=request.user, expected_price=form.cleaned_data["price"])
+            except InsufficientFunds as error:
+                top_up = f"{reverse('balance')}?amount={error.missing}"
+                messages.error(request, format_html('{} <a href="{}">{}</a>', error.messages[0], top_up, _("Top up the balance")))
+            except NothingToDo as error:
+                messages.info(request, " ".join(error.messages))
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                done = _("Service #%(id)d is changed: the control panel applies it within a few seconds.") % {"id": service.pk}
+                messages.success(request, done)
+                return redirect("service_detail", service_id=service.pk)
+            if not form.errors:
+                return redirect("service_detail", service_id=service.pk)
+        else:
+            try:
+                quote = service_change_quote(**change)
+            except ValidationError as error:  # NothingToDo too: the form says there is no change
+                add_service_errors(form, error)
+    return render(
+        request,
+        "account/service_change.html",
+        {"service": service, "form": form, "quote": quote, "currency": client.currency, "balance": client_balance(client=client)},
+    )
+
+
+@login_required
+def service_change_preview(request, service_id: int):
+    """The live preview: what the form's values come to, as JSON; errors by field (400) for anything it refuses."""
+    client = client_of(request.user)
+    service = client_service(client=client, service_id=service_id)
+    form = ServiceChangeForm(request.GET, service=service)
+    if form.is_valid():
+        try:
+            quote = service_change_quote(service=service, tariff=form.cleaned_data["tariff"], quantities=form.quantities())
+        except ValidationError as error:
+            add_service_errors(form, error)
+    if form.errors:
+        return JsonResponse({"errors": {field: list(errors) for field, errors in form.errors.items()}}, status=400)
+    return JsonResponse(
+        {
+            "amount": str(quote.amount),
+            "charge": str(quote.charge),
+            "credit": str(quote.credit),
+            "old_price": str(quote.old_price),
+            "new_price": str(quote.new_price),
+            "days_left": quote.days.days_left,
+            "days_in_period": quote.days.days_in_period,
+            "from": quote.days.change_day.isoformat(),
+            "until": quote.days.period_end.isoformat(),
+            "currency": client.currency,
+            "text": str(quote.description),
+        }
+    )

@@ -6,6 +6,8 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.test import Client as DjangoClient
+from django.urls import reverse
 
 from billing.changes import ChangeNotCovered, service_change, service_change_quote
 from billing.choices import DocumentKind, LedgerEntryKind, PanelAction, ResourceKind, ServiceStatus
@@ -259,3 +261,52 @@ def test_no_change_at_all_is_nothing_to_do(plans):
     service = s8(plans["T10"])
     with time_machine.travel(MAY_16, tick=False), pytest.raises(NothingToDo):
         service_change(service=service, tariff=plans["T10"], quantities={ResourceKind.DATABASES: 1})
+
+
+@pytest.fixture
+def mine(plans, customer):
+    service = s8(plans["T10"])
+    service.client = customer
+    service.save()
+    ledger_entry_add(client=customer, kind=LedgerEntryKind.TOPUP, amount=Decimal("50.00"))
+    return service
+
+
+def test_the_client_sees_the_exact_charge_then_confirms_the_upgrade(logged_in, mine, plans):
+    page_url = reverse("service_change", args=[mine.pk])
+    with time_machine.travel(MAY_16, tick=False):
+        assert logged_in.get(reverse("service_detail", args=[mine.pk])).content.decode().count(page_url) == 1
+        assert 'name="tariff"' in logged_in.get(page_url).content.decode()
+        preview = logged_in.get(page_url, {"tariff": plans["T20"].pk, "price": "10.00"})
+        assert "4.84" in preview.content.decode()
+        assert entries(mine, LedgerEntryKind.CHARGE) == []
+
+        confirmed = logged_in.post(page_url, {"tariff": plans["T20"].pk, "price": "10.00", "confirm": "yes"})
+        again = logged_in.post(page_url, {"tariff": plans["T20"].pk, "price": "10.00", "confirm": "yes"})
+
+    assert confirmed.status_code == again.status_code == 302
+    assert entries(mine, LedgerEntryKind.CHARGE) == [Decimal("-4.84")]
+    mine.refresh_from_db()
+    assert mine.tariff == plans["T20"]
+
+
+def test_the_live_preview_answers_json_and_refuses_garbage_without_an_error_page(logged_in, mine, plans):
+    url = reverse("service_change_preview", args=[mine.pk])
+    with time_machine.travel(MAY_16, tick=False):
+        answer = logged_in.get(url, {"tariff": plans["T20"].pk, ResourceKind.DATABASES: "3"})
+        assert answer.status_code == 200
+        assert answer.json()["charge"] == "6.29"  # (23.00 - 10.00) x 15/31
+        garbage = ({"tariff": "x"}, {"tariff": "99999999999999999999"}, {"tariff": plans["T20"].pk, ResourceKind.DATABASES: "1e9"}, {})
+        for values in garbage:
+            assert logged_in.get(url, values).status_code == 400
+        assert logged_in.get(url, {"tariff": plans["T10"].pk}).json()["errors"]
+
+
+def test_another_clients_service_is_a_404_and_a_post_needs_the_csrf_token(logged_in, plans, mine):
+    other = s8(plans["T10"])
+    assert logged_in.get(reverse("service_change", args=[other.pk])).status_code == 404
+    assert logged_in.get(reverse("service_change_preview", args=[other.pk]), {"tariff": plans["T20"].pk}).status_code == 404
+    strict = DjangoClient(enforce_csrf_checks=True)
+    strict.force_login(mine.client.users.get())
+    assert strict.post(reverse("service_change", args=[mine.pk]), {"tariff": plans["T20"].pk, "confirm": "yes"}).status_code == 403
+    assert entries(mine, LedgerEntryKind.CHARGE) == []
