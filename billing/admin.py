@@ -17,8 +17,12 @@ from django.utils.translation import gettext_noop, ngettext_lazy
 from django.views.decorators.http import require_POST
 from modeltranslation.admin import TranslationAdmin
 
-from billing import admin_auth  # noqa: F401 - users and groups, with permissions named in the reader's language
+from billing import (
+    admin_auth,  # noqa: F401 - users and groups, with permissions named in the reader's language
+    admin_documents,  # noqa: F401 - invoices, credit notes and receipts, read-only, with their PDFs
+)
 from billing.admin_actions import ReadOnlyMixin, bulk_action
+from billing.admin_service_change import ServiceChangeAdminMixin
 from billing.choices import LedgerEntryKind, PanelAction, ProductType, ResourceKind, ServiceStatus, SuspendReason
 from billing.cycle_rules import day_start, local_date, today
 from billing.forms import add_service_errors
@@ -70,6 +74,10 @@ class ClientAdmin(admin.ModelAdmin):
     search_fields = ["name", "email", "users__username", "users__email"]
     filter_horizontal = ["users"]
     readonly_fields = ["created_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "email", "currency", "language", "users", "created_at"]}),
+        (_("Billing details"), {"fields": ["address", "tax_id", "tax_exempt", "tax_exempt_note"]}),
+    ]
 
     def get_queryset(self, request):
         return client_list_with_balance()
@@ -305,7 +313,7 @@ def _renewed_until(service: Service) -> str:
 
 
 @admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(ServiceChangeAdminMixin, admin.ModelAdmin):
     list_display = ["id", "client", "tariff", "status", "domain", "panel_username", "expires_at", "auto_renew", "created_at"]
     list_filter = ["status", ServiceExpiryFilter, "tariff__product_type", "tariff__processing_module", "suspend_reason", "auto_renew"]
     list_select_related = ["client", "tariff"]

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
-from billing.choices import BillingAction, BillingOutcome, BillingPeriod, LedgerEntryKind, NotificationKind, ResourceKind
+from billing.choices import BillingAction, BillingOutcome, BillingPeriod, DocumentKind, LedgerEntryKind, NotificationKind, ResourceKind
 from billing.models import BillingRun, BillingRunItem, EncryptionKeyCheck
 from billing.notifications import notify
 from billing.payments import payment_start
@@ -58,7 +58,9 @@ def every_model_has_rows(db, staff_user, settings):
     user = customer.users.get()
     month = BillingPeriod.MONTH
     paid = order_place(client=customer, user=user, tariff=tariff, period=month, domain="ann.example", resources={"databases": 2})
-    service_pay(service=paid, by=user)  # queues the "create account" operation
+    service_pay(service=paid, by=user)  # queues the "create account" operation; its charge has an invoice
+    invoice = customer.documents.get(kind=DocumentKind.INVOICE)
+    ledger_entry_add(client=customer, kind=LedgerEntryKind.REFUND, amount=Decimal("1.00"), corrects=invoice)  # and a credit note
     order_place(client=customer, user=None, tariff=tariff, period=month, domain="unpaid.example", by_staff=True)
     payment_start(client=customer, gateway_code="manual", amount="300.00")
     failed = OperationFactory(service=ServiceFactory(client=customer, tariff=tariff), status=OperationStatus.FAILED, last_error="no")

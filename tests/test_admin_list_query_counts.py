@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from billing.choices import LedgerEntryKind
 from billing.models import LedgerEntry
+from billing.services import ledger_entry_add
 from tests.factories import (
     ClientFactory,
     IPAssignmentFactory,
@@ -32,6 +33,11 @@ def add_clients(count, staff_user):
 def add_ledger_entries(count, staff_user):
     for _ in range(count):
         LedgerEntry.objects.create(client=ClientFactory(), kind=LedgerEntryKind.TOPUP, amount=Decimal("10.00"), created_by=staff_user)
+
+
+def add_documents(count, staff_user):
+    for _ in range(count):
+        ledger_entry_add(client=ClientFactory(), kind=LedgerEntryKind.TOPUP, amount=Decimal("10.00"))  # with its receipt
 
 
 def add_tariffs(count, staff_user):
@@ -62,6 +68,7 @@ def add_assignments(count, staff_user):
 CHANGELISTS = [
     pytest.param("admin:billing_client_changelist", add_clients, 5, id="clients-with-balance"),
     pytest.param("admin:billing_ledgerentry_changelist", add_ledger_entries, 7, id="ledger-entries"),
+    pytest.param("admin:billing_document_changelist", add_documents, 7, id="documents"),
     pytest.param("admin:billing_tariffplan_changelist", add_tariffs, 6, id="tariff-plans"),
     pytest.param("admin:billing_service_changelist", add_services, 6, id="services"),
     pytest.param("admin:provisioning_processingmodule_changelist", add_modules, 6, id="processing-modules"),

@@ -178,3 +178,51 @@ def test_the_list_takes_the_same_queries_with_500_documents(logged_in, customer)
     assert queries() == few == 5
     second = logged_in.get(reverse("documents"), {"page": 2})
     assert len(Page(second).table()) == 51
+
+
+# The admin
+
+
+def test_staff_list_documents_with_the_same_queries_for_500(admin_client, customer):
+    def queries(**params):
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.get(reverse("admin:billing_document_changelist"), params)
+        assert response.status_code == 200
+        return len(captured), response
+
+    ledger_entry_add(client=customer, kind=LedgerEntryKind.TOPUP, amount=Decimal("1.00"))
+    admin_client.get(reverse("admin:billing_document_changelist"))  # warm the session and content types
+    few, _ = queries()
+    for _ in range(499):
+        ledger_entry_add(client=ClientFactory(), kind=LedgerEntryKind.TOPUP, amount=Decimal("1.00"))
+    many, response = queries()
+    assert response.context["cl"].result_count == 500
+    assert many == few == 7  # session, user, the filters' series and years, two counts, the page with its clients
+    _, response = queries(q=customer.name)
+    assert [row.client for row in response.context["cl"].result_list] == [customer]
+
+
+def test_staff_read_a_document_with_its_lines_and_download_its_pdf(admin_client, invoice):
+    page = admin_client.get(reverse("admin:billing_document_change", args=[invoice.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Service #7 is renewed until May 31, 2026" in text and "Setup" in text
+    pdf_url = reverse("admin:billing_document_pdf", args=[invoice.pk])
+    assert f'href="{pdf_url}"' in text
+    assert 'name="_save"' not in text  # read-only: nothing to save
+
+    response = admin_client.get(pdf_url)
+    assert response.status_code == 200 and response.content.startswith(b"%PDF-")
+    assert response["Content-Disposition"] == f"attachment; filename={invoice.number}.pdf"
+    assert admin_client.get(reverse("admin:billing_document_pdf", args=[2_000_000_000])).status_code == 404
+
+
+def test_a_client_cannot_download_from_the_admin(logged_in, invoice):
+    response = logged_in.get(reverse("admin:billing_document_pdf", args=[invoice.pk]))
+    assert response.status_code == 302 and not response.content.startswith(b"%PDF")
+
+
+def test_staff_see_the_clients_billing_details_in_their_own_fieldset(admin_client, customer):
+    response = admin_client.get(reverse("admin:billing_client_change", args=[customer.pk]))
+    fieldsets = [(name, options["fields"]) for name, options in response.context["adminform"].fieldsets]
+    assert ("Billing details", ["address", "tax_id", "tax_exempt", "tax_exempt_note"]) in fieldsets
