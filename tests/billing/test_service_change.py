@@ -21,6 +21,7 @@ from tests.factories import (
     ProcessingModuleFactory,
     ServiceFactory,
     ServiceResourceFactory,
+    StaffUserFactory,
     TariffPlanFactory,
     TariffResourceFactory,
 )
@@ -310,3 +311,19 @@ def test_another_clients_service_is_a_404_and_a_post_needs_the_csrf_token(logged
     strict.force_login(mine.client.users.get())
     assert strict.post(reverse("service_change", args=[mine.pk]), {"tariff": plans["T20"].pk, "confirm": "yes"}).status_code == 403
     assert entries(mine, LedgerEntryKind.CHARGE) == []
+
+
+def test_staff_see_the_same_preview_and_change_the_tariff_in_the_admin(client, plans):
+    service = s8(plans["T10"])
+    staff = StaffUserFactory()
+    client.force_login(staff)
+    url = reverse("admin:billing_service_change_plan", args=[service.pk])
+    with time_machine.travel(MAY_16, tick=False):
+        assert url in client.get(reverse("admin:billing_service_change", args=[service.pk])).content.decode()
+        preview = client.get(url, {"tariff": plans["T20"].pk, "price": "10.00"}).content.decode()
+        assert "Charged now: 4.84" in preview
+        assert client.post(url, {"tariff": plans["T20"].pk, "price": "10.00", "confirm": "yes"}).status_code == 302
+
+    assert entries(service, LedgerEntryKind.CHARGE) == [Decimal("-4.84")]
+    assert service.status_changes.get().changed_by == staff
+    assert set_limits_queued(service) == 1
