@@ -11,7 +11,7 @@ never moves; the service's price per period becomes the new one for the followin
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -232,3 +232,29 @@ def _apply(service: Service, quote: ChangeQuote, *, by) -> None:
     service_action_request(
         service=service, action=PanelAction.SET_LIMITS, by=by, reason=StoredText(gettext_noop("plan or resources changed"))
     )
+
+
+def service_close_refund(*, service: Service, by=None, at=None):
+    """BILLING_REFUND_ON_CLOSE=prorata: credit the whole days after the closing day left in the paid period, with a credit note.
+
+    The same fraction as a change, on the price per period the renewals charge; once per service (its key).
+    Called when the account is deleted, in that transaction.
+    """
+    if settings.BILLING_REFUND_ON_CLOSE != "prorata" or service.expires_at is None or service.period_anchor is None:
+        return None
+    days = days_left(service=service, at=at)
+    unused = DaysLeft(
+        change_day=days.change_day + timedelta(days=1),
+        period_end=days.period_end,
+        days_left=max(0, days.days_left - 1),
+        days_in_period=days.days_in_period,
+    )
+    amount = prorated(service.price, unused)
+    if amount <= 0:
+        return None
+    description = StoredText(gettext_noop("Service #%(id)d: unused days after deletion"), {"id": service.pk})
+    line = Line(description=description, amount=-amount, period_start=unused.change_day, period_end=unused.period_end)
+    return ledger_entry_add(
+        client=service.client, kind=LedgerEntryKind.REFUND, amount=amount, reference=description, created_by=by,
+        lines=[line], service=service, idempotency_key=f"service-{service.pk}-close-refund",
+    )  # fmt: skip

@@ -184,6 +184,10 @@ def service_status_change(*, service: Service, to: str, by=None, reason: StoredT
     locked.save(update_fields=["status", "suspend_reason", "suspended_at", "updated_at"])
     ServiceStatusChange.objects.create(service=locked, from_status=current, to_status=to, reason=reason, changed_by=by)
     service.status, service.suspend_reason, service.suspended_at = locked.status, locked.suspend_reason, locked.suspended_at
+    if to == ServiceStatus.DELETED and current in (ServiceStatus.ACTIVE, ServiceStatus.SUSPENDED):
+        from billing.changes import service_close_refund  # changes build on this module
+
+        service_close_refund(service=locked, by=by)
     _nonpayment_notify(locked, was_for_nonpayment)
     return locked
 

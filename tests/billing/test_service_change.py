@@ -13,7 +13,7 @@ from billing.changes import ChangeNotCovered, service_change, service_change_quo
 from billing.choices import DocumentKind, LedgerEntryKind, PanelAction, ResourceKind, ServiceStatus
 from billing.models import Document, DocumentLine, LedgerEntry, ServiceStatusChange
 from billing.selectors import client_balance
-from billing.services import InsufficientFunds, NothingToDo, ledger_entry_add, service_renew
+from billing.services import InsufficientFunds, NothingToDo, ledger_entry_add, service_renew, service_status_change
 from provisioning.models import Operation
 from tests.factories import (
     ClientFactory,
@@ -327,3 +327,25 @@ def test_staff_see_the_same_preview_and_change_the_tariff_in_the_admin(client, p
     assert entries(service, LedgerEntryKind.CHARGE) == [Decimal("-4.84")]
     assert service.status_changes.get().changed_by == staff
     assert set_limits_queued(service) == 1
+
+
+def deleted_on_may_16(service):
+    with time_machine.travel(MAY_16, tick=False):
+        service_status_change(service=service, to=ServiceStatus.DELETED)
+
+
+def test_closing_refunds_nothing_by_default(plans):
+    service = s8(plans["T10"])
+    deleted_on_may_16(service)
+    assert entries(service, LedgerEntryKind.REFUND) == []
+
+
+def test_closing_with_prorata_credits_the_unused_whole_days_once(plans, settings):
+    settings.BILLING_REFUND_ON_CLOSE = "prorata"
+    service = s8(plans["T10"])
+
+    deleted_on_may_16(service)
+
+    assert entries(service, LedgerEntryKind.REFUND) == [Decimal("4.52")]  # 10.00 x 14/31: May 17 to May 31
+    (line,) = DocumentLine.objects.filter(document__kind=DocumentKind.CREDIT_NOTE)
+    assert (line.period_start, line.period_end, line.gross) == (date(2026, 5, 17), date(2026, 5, 31), Decimal("-4.52"))
