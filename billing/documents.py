@@ -33,13 +33,18 @@ def series_of(kind: str) -> str:
 
 @dataclass(frozen=True)
 class Line:
-    """A line as billed: `amount` is the price as the tariff states it (negative on a credit note)."""
+    """A line as billed: `amount` is the price as the tariff states it (negative on a credit note).
+
+    `money` marks an amount of money rather than a price (a refund of 10.00 returns 10.00): its tax is
+    taken out of it whether or not prices include tax.
+    """
 
     description: StoredText
     amount: Decimal
     quantity: int = 1
     period_start: date | None = None
     period_end: date | None = None
+    money: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ def document_draft(*, client: Client, kind: str, lines: list[Line], corrects: Do
         rate, included = Decimal(settings.BILLING_TAX_RATE), settings.BILLING_PRICES_INCLUDE_TAX
     if kind == DocumentKind.RECEIPT or client.tax_exempt:
         rate = Decimal("0")
-    splits = tuple(tax_split(line.amount, rate=rate, prices_include_tax=included) for line in lines)
+    splits = tuple(tax_split(line.amount, rate=rate, prices_include_tax=included or line.money) for line in lines)
     return Draft(kind=kind, client=client, lines=tuple(lines), splits=splits, tax_rate=rate, prices_include_tax=included)
 
 

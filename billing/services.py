@@ -120,7 +120,9 @@ def ledger_entry_add(
             draft = None
             if document_kind is not None:
                 sign = -1 if kind == LedgerEntryKind.REFUND else 1
-                billed = lines or [Line(description=StoredText.of(reference) or _default_line(kind), amount=sign * amount)]
+                # Without lines, a refund returns that much money; a charge bills that price (tax on top when prices exclude it).
+                description = StoredText.of(reference) or _default_line(kind)
+                billed = lines or [Line(description, sign * amount, money=kind == LedgerEntryKind.REFUND)]
                 draft = document_draft(client=client, kind=document_kind, lines=billed, corrects=corrects)
                 amount = abs(draft.gross)
                 ledger_amount_validate(kind=kind, amount=amount)

@@ -172,3 +172,14 @@ def test_a_repeated_charge_with_the_same_key_returns_the_first_entry_and_its_inv
 
     assert again.pk == first.pk and again.document_id == first.document_id
     assert Document.objects.filter(kind=DocumentKind.INVOICE).count() == 1
+
+
+def test_a_refund_of_an_amount_returns_that_much_money_whatever_the_tax(settings):
+    settings.BILLING_TAX_RATE, settings.BILLING_PRICES_INCLUDE_TAX = "20", False
+    client = ClientFactory()
+    add(client, LedgerEntryKind.TOPUP, "120.00")
+    invoice = add(client, LedgerEntryKind.CHARGE, "100.00").document  # 100.00 + 20.00 tax
+    refund = add(client, LedgerEntryKind.REFUND, "6.00", corrects=invoice)
+
+    assert refund.amount == Decimal("6.00")
+    assert (refund.document.net, refund.document.tax, refund.document.gross) == (Decimal("-5.00"), Decimal("-1.00"), Decimal("-6.00"))
