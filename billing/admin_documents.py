@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing.admin_actions import ReadOnlyMixin
+from billing.admin_refunds import invoice_refunds, refund_urls
 from billing.models import Document, DocumentLine
 from billing.money import money_format
 from billing.pdf import document_pdf_response
@@ -42,6 +43,7 @@ class DocumentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "net",
         "tax",
         "gross",
+        invoice_refunds,
         "emailed_at",
     ]
 
@@ -55,7 +57,7 @@ class DocumentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_urls(self):
         download = path("<int:document_id>/pdf/", self.admin_site.admin_view(self.pdf_download), name="billing_document_pdf")
-        return [download, *super().get_urls()]
+        return [download, *refund_urls(self), *super().get_urls()]
 
     def pdf_download(self, request, document_id: int):
         document = get_object_or_404(Document.objects.select_related("corrects"), pk=document_id)

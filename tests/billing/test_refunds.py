@@ -1,11 +1,14 @@
 """Staff refunding part of an invoice: a credit note naming it, a ledger refund, once per request, never more than is left."""
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from billing.choices import DocumentKind, LedgerEntryKind, ServiceStatus
 from billing.models import Document, DocumentLine, LedgerEntry
@@ -175,3 +178,89 @@ def test_the_same_request_twice_at_once_refunds_once(staff):
     assert outcomes == [None] * 4
     assert LedgerEntry.objects.filter(kind=LedgerEntryKind.REFUND).count() == 1
     assert invoice_refunded(inv) == Decimal("3.00")
+
+
+# The admin's refund page.
+
+
+def refund_page(client, document):
+    return client.get(reverse("admin:billing_document_refund", args=[document.pk]))
+
+
+def hidden_key(page) -> str:
+    return re.search(r'name="idempotency_key" value="([^"]+)"', page.content.decode()).group(1)
+
+
+def test_staff_refund_from_the_invoice_page_and_a_double_submit_refunds_once(admin_client):
+    renewed(7)
+    inv7 = invoice("INV-2026-00007")
+    shown = admin_client.get(reverse("admin:billing_document_change", args=[inv7.pk]))
+    assert "Refund part of this invoice" in shown.content.decode()
+    page = refund_page(admin_client, inv7)
+    assert page.status_code == 200
+    form = {"amount": "10.00", "reason": "Outage", "idempotency_key": hidden_key(page)}
+
+    sent = [admin_client.post(page.wsgi_request.path, form) for _ in range(2)]
+
+    note = Document.objects.get(kind=DocumentKind.CREDIT_NOTE)
+    assert [response.status_code for response in sent] == [302, 302]
+    assert {response["Location"] for response in sent} == {reverse("admin:billing_document_change", args=[note.pk])}
+    assert (note.number, note.gross, note.corrects_id) == ("CN-2026-00001", Decimal("-10.00"), inv7.pk)
+    assert LedgerEntry.objects.filter(kind=LedgerEntryKind.REFUND).count() == 1
+    after = admin_client.get(reverse("admin:billing_document_change", args=[inv7.pk])).content.decode()
+    assert f"10.00\xa0{inv7.currency} refunded, 0.00\xa0{inv7.currency} left." in after
+    assert hidden_key(refund_page(admin_client, inv7)) != form["idempotency_key"]  # a new page is a new request
+
+
+def test_the_refund_page_refuses_more_than_is_left_and_says_how_much_is_left(admin_client):
+    renewed(1)
+    inv = invoice("INV-2026-00001")
+    page = refund_page(admin_client, inv)
+
+    refused = admin_client.post(page.wsgi_request.path, {"amount": "10.01", "idempotency_key": hidden_key(page)})
+
+    assert refused.status_code == 200
+    assert f"At most 10.00\xa0{inv.currency} of INV-2026-00001 is left to refund." in refused.content.decode()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntryKind.REFUND).exists()
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {},
+        {"amount": "abc", "idempotency_key": "k"},
+        {"amount": "-5", "idempotency_key": "k"},
+        {"amount": "0", "idempotency_key": "k"},
+        {"amount": "1.001", "idempotency_key": "k"},
+        {"amount": "1e400", "idempotency_key": "k"},
+        {"amount": "NaN", "idempotency_key": "k"},
+        {"amount": "99999999999999", "idempotency_key": "k"},
+        {"amount": "1.00"},
+        {"amount": "1.00", "idempotency_key": "k" * 500},
+        {"amount": "1.00", "idempotency_key": "k", "reason": "r" * 5000},
+        {"amount": "1.00\x00", "idempotency_key": "k\x00"},
+    ],
+)
+def test_hostile_refund_forms_are_refused_without_a_server_error(admin_client, form):
+    renewed(1)
+
+    response = admin_client.post(reverse("admin:billing_document_refund", args=[invoice("INV-2026-00001").pk]), form)
+
+    assert response.status_code == 200
+    assert "errornote" in response.content.decode()
+    assert not LedgerEntry.objects.filter(kind=LedgerEntryKind.REFUND).exists()
+
+
+def test_only_an_invoice_has_a_refund_page_and_only_staff_who_may_add_ledger_entries_use_it(client, admin_client):
+    renewed(1)
+    receipt = Document.objects.get(kind=DocumentKind.RECEIPT)
+    inv = invoice("INV-2026-00001")
+    assert refund_page(admin_client, receipt).status_code == 404
+    assert admin_client.get("/admin/billing/document/999999/refund/").status_code == 404
+    viewer = StaffUserFactory(username="viewer@example.com", is_superuser=False)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_document"))
+    client.force_login(viewer)
+
+    assert refund_page(client, inv).status_code == 403
+    assert client.post(reverse("admin:billing_document_refund", args=[inv.pk]), {"amount": "1", "idempotency_key": "k"}).status_code == 403
+    assert not LedgerEntry.objects.filter(kind=LedgerEntryKind.REFUND).exists()
