@@ -10,6 +10,7 @@ the lines add up to the totals exactly.
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from billing.choices import DocumentKind
 from billing.cycle_rules import local_date
+from billing.document_mail import document_email_enqueue
 from billing.models import Client, Document, DocumentLine, DocumentSequence
 from billing.stored_text import StoredText
 
@@ -158,6 +160,7 @@ def document_issue(
         )
         for line, split in zip(draft.lines, draft.splits, strict=True)
     )
+    transaction.on_commit(partial(document_email_enqueue, document.pk))  # emailed once the ledger entry commits
     return document
 
 

@@ -260,6 +260,7 @@ CRONJOBS = [
     ("45 3 * * *", "django.core.management.call_command", ["sync_accounts", "--apply" if SYNC_ACCOUNTS_APPLY else "--dry-run"]),
     (BILLING_DAILY_SCHEDULE, "django.core.management.call_command", ["billing_daily"]),
     ("*/15 * * * *", "billing.notifications.notifications_send_pending"),
+    ("*/15 * * * *", "billing.document_mail.documents_email_pending"),
 ]
 
 LOGGING = {
@@ -268,5 +269,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes reports every login at INFO; lockouts come at WARNING.
-    "loggers": {"axes": {"level": "WARNING"}},
+    # WeasyPrint reports each step of every PDF at INFO.
+    "loggers": {"axes": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}},
 }

@@ -16,3 +16,5 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 # Static files are served by the finders in tests; there is no collected folder to look at.
 STATIC_ROOT = None
 PANEL_TIMEOUT = (2, 5)
+# Off here so each test's queued tasks and emails are its own; tests/billing/test_document_mail.py turns it on.
+BILLING_EMAIL_DOCUMENTS = False

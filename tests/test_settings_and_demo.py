@@ -78,5 +78,8 @@ def test_cron_runs_billing_at_00_30_sync_ips_at_03_15_sync_accounts_at_03_45_and
         ("billing_daily",): "30 0 * * *",
     }
     others = [job for job in settings.CRONJOBS if job not in commands]
-    assert others == [("*/15 * * * *", "billing.notifications.notifications_send_pending")]
+    assert others == [
+        ("*/15 * * * *", "billing.notifications.notifications_send_pending"),
+        ("*/15 * * * *", "billing.document_mail.documents_email_pending"),
+    ]
     assert {"sync_ips", "sync_accounts", "recover_operations", "billing_daily"} <= set(get_commands())
