@@ -1,4 +1,4 @@
-"""Dedicated IPs of services: taken from IPmanager on open, given back on delete, and the check.
+"""Dedicated IPs of services: taken from IPmanager on open or an upgrade, given back on delete or a downgrade, and the check.
 
 Every address billing takes carries a note naming this billing and the service, so a retry after a
 lost reply adopts the address instead of taking a second one, and sync_ips can tell billing's
@@ -20,7 +20,15 @@ from ipam_sync.ipmanager.client import DEFAULT_IP_TYPE, AllocationUnconfirmed, I
 from ipam_sync.models import IPAssignment, IPmanagerIntegration
 from provisioning.coremanager.check import CheckResult, sentences
 from provisioning.coremanager.client import LEVEL_ADMIN
-from provisioning.coremanager.errors import AlreadyExists, AuthFailed, NoSuchFunction, NotFound, PermanentError, ProvisioningError
+from provisioning.coremanager.errors import (
+    AccessDenied,
+    AlreadyExists,
+    AuthFailed,
+    NoSuchFunction,
+    NotFound,
+    PermanentError,
+    ProvisioningError,
+)
 
 
 def note_for(service_id: int) -> str:
@@ -133,6 +141,33 @@ def service_ips_release(*, service: Service) -> None:
             ipmanager_client(assignment.integration).release(assignment.address)
         assignment.released_at = timezone.now()
         assignment.save(update_fields=["released_at"])
+
+
+def service_ips_trim(*, service: Service, backend) -> list[str]:
+    """Give back the addresses the service holds beyond what it now wants, the most recently allocated first; returns them.
+
+    Off the panel first (`backend.unassign_ips`), then back to IPmanager: released while still
+    configured, an address could go to another customer and clash. Computed from what billing still
+    holds, so a retry after a lost reply gives back nothing twice.
+    """
+    live = IPAssignment.objects.filter(service=service, released_at__isnull=True).select_related("integration")
+    held = list(live.order_by("-allocated_at", "-pk"))
+    extra = held[: max(0, len(held) - wanted_ips(service))]
+    if not extra:
+        return []
+    addresses = [assignment.address for assignment in extra]
+    backend.unassign_ips(service, addresses)
+    note = note_for(service.pk)
+    for assignment in extra:
+        # Read first: an address an earlier attempt gave back (its reply lost) may already be another service's.
+        client = ipmanager_client(assignment.integration)
+        with contextlib.suppress(AccessDenied):  # not ours to read any more: given back
+            if (found := client.address(assignment.address)) is not None and found.note == note:
+                with contextlib.suppress(NotFound):  # freed meanwhile
+                    client.release(assignment.address)
+        assignment.released_at = timezone.now()
+        assignment.save(update_fields=["released_at"])
+    return addresses
 
 
 def integration_check_connection(*, integration: IPmanagerIntegration, save: bool = True) -> CheckResult:

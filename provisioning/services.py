@@ -32,7 +32,7 @@ from billing.models import Service
 from billing.services import NothingToDo, service_period_start, service_resume_if_paid, service_status_change
 from billing.stored_text import StoredText
 from ipam_sync.models import IPAssignment
-from ipam_sync.services import service_ips_allocate, service_ips_release, wanted_ips
+from ipam_sync.services import service_ips_allocate, service_ips_release, service_ips_trim, wanted_ips
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, OperationStatus
 from provisioning.coremanager.check import CheckResult
 from provisioning.coremanager.client import on_call
@@ -204,6 +204,16 @@ def _close(backend, service: Service) -> None:
     service_ips_release(service=service)
 
 
+def _set_limits(backend, service: Service) -> None:
+    # The plan's limits, then the dedicated IPs brought to the number now paid for: the extra ones off the panel and back to
+    # IPmanager, or the missing ones taken (adopted by their note on a retry) and every one assigned (assigning an address
+    # the account already has changes nothing, so a retry after a lost reply completes what the first attempt began).
+    backend.set_limits(service)
+    service_ips_trim(service=service, backend=backend)
+    if wanted_ips(service):
+        backend.assign_ips(service, login=service.panel_username, addresses=service_ips_allocate(service=service))
+
+
 def _perform(operation: Operation):
     service = operation.service
     backend = service.tariff.processing_module.get_backend()
@@ -212,7 +222,7 @@ def _perform(operation: Operation):
         PanelAction.SUSPEND: lambda: backend.suspend(service),
         PanelAction.RESUME: lambda: backend.resume(service),
         PanelAction.CLOSE: lambda: _close(backend, service),
-        PanelAction.SET_LIMITS: lambda: backend.set_limits(service),
+        PanelAction.SET_LIMITS: lambda: _set_limits(backend, service),
         PanelAction.CHANGE_PASSWORD: lambda: backend.change_password(service, password=operation.secret),
         PanelAction.SYNC: lambda: backend.sync(service),
     }
