@@ -123,10 +123,12 @@ def _check(service: Service, tariff: TariffPlan, quantities: dict | None) -> tup
     new.update(quantities or {})
     if tariff.pk == service.tariff_id and all(current.get(kind) == quantity for kind, quantity in new.items()):
         raise NothingToDo(_("The service already has this tariff and these resources: nothing was changed."), code="unchanged")
-    ip = ResourceKind.DEDICATED_IPV4
-    if new.get(ip, 0) != current.get(ip, 0):
-        raise ValidationError({ip: _("Dedicated IP addresses cannot be changed here yet: please contact support.")})
+    # Dedicated IPs as an order checks them (the tariff offers them, the panel is not ISPmanager Lite), and only
+    # where the panel operation can take more from IPmanager: refused before anything is charged.
     errors = _order_errors(client=service.client, tariff=tariff, period=service.period, domain=service.domain, quantities=new)
+    ip = ResourceKind.DEDICATED_IPV4
+    if ip not in errors and new.get(ip, 0) > current.get(ip, 0) and tariff.processing_module.ipmanager_id is None:
+        errors[ip] = _("Dedicated IP addresses cannot be added: this service's processing module has no IPmanager integration.")
     if errors:
         raise ValidationError(errors)
     return current, new

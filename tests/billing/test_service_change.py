@@ -241,8 +241,8 @@ def test_a_resource_the_tariff_does_not_have_is_refused(plans):
     refused(s8(plans["T10"]), "cannot be ordered with this tariff", quantities={ResourceKind.DISK: 5000})
 
 
-def test_dedicated_ips_are_refused_for_now(plans):
-    refused(s8(plans["T10"]), "Dedicated IP addresses cannot be changed here", quantities={ResourceKind.DEDICATED_IPV4: 1})
+def test_dedicated_ips_are_refused_when_the_tariff_does_not_offer_them(plans):
+    refused(s8(plans["T10"]), "does not offer dedicated IP addresses", quantities={ResourceKind.DEDICATED_IPV4: 1})
 
 
 def test_a_service_that_is_not_active_is_refused(plans):
