@@ -209,7 +209,7 @@ class ServiceChangeForm(forms.Form):
         self.tariffs = [service.tariff, *tariff_choices(service).prefetch_related("resources")]
         self.fields["tariff"].queryset = TariffPlan.objects.filter(pk__in=[tariff.pk for tariff in self.tariffs])
         self.current = dict(service.resources.values_list("kind", "quantity"))
-        kinds = {resource.kind for tariff in self.tariffs for resource in tariff.resources.all()} - {ResourceKind.DEDICATED_IPV4}
+        kinds = {resource.kind for tariff in self.tariffs for resource in tariff.resources.all()}
         for kind in sorted(kinds):
             self.fields[kind] = forms.IntegerField(
                 label=ResourceKind(kind).label, required=False, min_value=0, max_value=QUANTITY_MAX, initial=self.current.get(kind)

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from billing.changes import service_change
 from billing.choices import DocumentKind, LedgerEntryKind, PanelAction, ResourceKind, ServiceStatus
@@ -222,3 +223,21 @@ def test_more_addresses_are_refused_before_anything_is_charged_where_they_cannot
     assert service.resources.get(kind=ResourceKind.DEDICATED_IPV4).quantity == 0
     assert not Operation.objects.filter(service=service, action=PanelAction.SET_LIMITS).exists()
     assert ipm.calls == []
+
+
+def test_the_client_adds_an_address_from_the_change_page(live_service, ipm, panel, tasks, client):
+    service = live_service(0)
+    user = service.client.users.first() or service.ordered_by
+    service.client.users.add(user)
+    client.force_login(user)
+    page_url = reverse("service_change", args=[service.pk])
+    values = {"tariff": service.tariff_id, "price": str(service.price), ResourceKind.DEDICATED_IPV4: "1"}
+
+    with time_machine.travel(MAY_16, tick=False):
+        assert f'name="{ResourceKind.DEDICATED_IPV4}"' in client.get(page_url).content.decode()
+        assert "72.58" in client.get(page_url, values).content.decode()
+        assert client.post(page_url, values | {"confirm": "yes"}).status_code == 302
+    tasks.run_all()
+
+    assert movements(service, LedgerEntryKind.CHARGE) == [-ONE_ADDRESS]
+    assert live_addresses(service) == assigned_in_panel(panel, service) == [pool_address(1)]
