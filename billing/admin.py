@@ -114,9 +114,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     """Entries are append-only: staff add top-ups, refunds and adjustments, and change nothing."""
 
     form = LedgerEntryForm
-    list_display = ["created_at", "client", "kind", "amount", "reference", "created_by"]
+    list_display = ["created_at", "client", "kind", "amount", "reference", "document_link", "created_by"]
     list_filter = ["kind", "client__currency"]
-    list_select_related = ["client", "created_by"]
+    list_select_related = ["client", "created_by", "document"]
     search_fields = ["client__name", "client__email", "reference"]
     date_hierarchy = "created_at"
     autocomplete_fields = ["client"]
@@ -131,6 +131,12 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         # Viewing an entry also says who added it and when; adding one asks only for what staff type.
         fields = super().get_fields(request, obj)
         return [*fields, "created_by", "created_at"] if obj else fields
+
+    @admin.display(description=_("document"), ordering="document__number")
+    def document_link(self, obj):
+        if obj.document is None:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:billing_document_change", args=[obj.document_id]), obj.document.number)
 
     def save_model(self, request, obj, form, change):
         entry = ledger_entry_add(client=obj.client, kind=obj.kind, amount=obj.amount, reference=obj.reference, created_by=request.user)

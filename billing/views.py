@@ -245,7 +245,7 @@ def balance(request):
             # A card gateway takes the client to its own payment page; the others show their instructions here.
             after = reverse("payment_detail", args=[payment.pk]) + (f"?service={waiting.pk}" if waiting else "")
             return redirect(start.redirect_url or after)
-    page = Paginator(client.ledger_entries.all(), 50).get_page(request.GET.get("page"))
+    page = Paginator(client.ledger_entries.select_related("document"), 50).get_page(request.GET.get("page"))
     return render(
         request,
         "account/balance.html",

@@ -12,6 +12,7 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.choices import BillingPeriod, LedgerEntryKind, PanelAction, PaymentStatus, ProductType, ResourceKind, ServiceStatus
 from billing.models import Client, LedgerEntry, Payment, Service, ServiceResource, TariffPrice, TariffResource
@@ -443,12 +444,14 @@ def test_balance_page_shows_the_balance_and_its_whole_history(logged_in, custome
 
     assert response.status_code == 200
     assert response.context["balance"] == Decimal("649.50")
+    year = timezone.now().year  # each movement names its document, numbered in this year's series; an adjustment has none
     assert [row[1:] for row in Page(response).table()] == [
         ["What", "Details", "Amount"],
         ["Adjustment", "rounding", "-0.50 RUB"],
-        ["Charge", "Service #7, first payment", "-350.00 RUB"],
-        ["Top-up", "bank transfer", "1,000.00 RUB"],
+        ["Charge", f"Service #7, first payment · INV-{year}-00001", "-350.00 RUB"],
+        ["Top-up", f"bank transfer · RCP-{year}-00001", "1,000.00 RUB"],
     ]
+    assert f'href="{reverse("document_detail", args=[customer.documents.get(number=f"INV-{year}-00001").pk])}"' in response.content.decode()
 
 
 def test_balance_is_shown_with_two_decimals(logged_in, customer):
