@@ -118,11 +118,9 @@ def _number_take(series: str, year: int) -> int:
 
 
 @transaction.atomic
-def document_issue(
-    *, draft: Draft, service=None, corrects: Document | None = None, idempotency_key: str | None = None, at=None
-) -> Document:
+def document_issue(*, draft: Draft, service=None, corrects: Document | None = None) -> Document:
     """Number and write the document; call it in the transaction of the ledger entry it documents."""
-    issued_at = at or timezone.now()
+    issued_at = timezone.now()
     series, year = series_of(draft.kind), local_date(issued_at).year
     number = _number_take(series, year)
     client = draft.client
@@ -144,7 +142,6 @@ def document_issue(
         net=sum((split.net for split in draft.splits), Decimal("0.00")),
         tax=sum((split.tax for split in draft.splits), Decimal("0.00")),
         gross=draft.gross,
-        idempotency_key=idempotency_key,
     )
     DocumentLine.objects.bulk_create(
         DocumentLine(

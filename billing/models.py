@@ -517,8 +517,6 @@ class Document(models.Model):
     net = models.DecimalField(_("net"), **MONEY)
     tax = models.DecimalField(_("tax"), **MONEY)
     gross = models.DecimalField(_("total"), **MONEY)
-    # A repeated request (a staff refund sent twice) finds its document instead of issuing a second one.
-    idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True, unique=True)
     emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
 
     class Meta:

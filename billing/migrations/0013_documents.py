@@ -56,7 +56,6 @@ class Migration(migrations.Migration):
                 ('net', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='net')),
                 ('tax', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='tax')),
                 ('gross', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='total')),
-                ('idempotency_key', models.CharField(blank=True, max_length=100, null=True, unique=True, verbose_name='idempotency key')),
                 ('emailed_at', models.DateTimeField(blank=True, null=True, verbose_name='emailed at')),
                 ('client', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='documents', to='billing.client', verbose_name='client')),
                 ('corrects', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='corrections', to='billing.document', verbose_name='corrects')),
