@@ -5,9 +5,11 @@
     amount         = (new price per period - old price per period) * days left / days in the current period,
                      half-up to the cent
 
-Both prices come from the tariffs (tariff price for the service's period plus extra resources), never
-from what an earlier change charged, so a second change in a period is priced like the first. The expiry
-never moves; the service's price per period becomes the new one for the following renewals.
+The old price is what the service is sold at per period (service.price, what its renewals charged), so a
+downgrade never gives back more than was paid even after the tariff's price went up; the new price comes
+from the tariff (its price for the service's period plus extra resources). A change sets service.price to
+that new price, never to what the change charged, so a second change in a period is priced like the first.
+The expiry never moves; the service's price per period becomes the new one for the following renewals.
 """
 
 from dataclasses import dataclass
@@ -72,7 +74,7 @@ def prorated(difference: Decimal, days: DaysLeft) -> Decimal:
 class ChangeQuote:
     tariff: TariffPlan
     quantities: dict  # every resource of the new tariff: its new total
-    old_price: Decimal  # per period, from the current tariff's prices
+    old_price: Decimal  # per period, what the service is sold at now
     new_price: Decimal
     days: DaysLeft
     amount: Decimal  # signed: positive is charged, negative is the downgrade's value
@@ -142,9 +144,7 @@ def service_change_quote(*, service: Service, tariff: TariffPlan | None = None, 
     tariff = tariff or service.tariff
     current, new = _check(service, tariff, quantities)
     new_price = _price(tariff=tariff, period=service.period, quantities=new)
-    old_price = _price(tariff=service.tariff, period=service.period, quantities=current)
-    if old_price is None:  # the old tariff is not sold for this period any more: what the service costs now
-        old_price = service.price
+    old_price = service.price
     if new_price > MONEY_MAX:
         raise ValidationError(_("The service would cost more than can be billed at once: choose fewer resources."), code="price_too_high")
     days = days_left(service=service, at=at)

@@ -124,12 +124,6 @@ def test_with_tax_on_top_the_renewal_quote_and_the_amount_due_include_the_tax(pl
     assert (due.due, due.missing) == (Decimal("12.00"), Decimal("2.00"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="billing/changes.py service_change_quote prices the old plan from today's tariff price, not from what the service costs "
-    "(service.price, what the client paid): after T20 went from 20.00 to 40.00 a client who paid 20.00 gets 14.52 back on a "
-    "downgrade on day 16 of 31, more than the 9.68 of the period it had paid and did not use",
-)
 def test_a_downgrade_credits_from_what_the_service_was_paid_not_from_a_raised_tariff_price(plans):
     service = active(plans["T20"])  # sold and renewed at 20.00
     TariffPrice.objects.filter(tariff=plans["T20"]).update(price=Decimal("40.00"))  # new orders cost 40.00 from now on
