@@ -20,7 +20,8 @@ class BillingConfig(AppConfig):
         shop_window_watch()
         post_migrate.connect(shared_cache_table_create, sender=self, dispatch_uid="billing.shared_cache_table_create")
 
-        from billing.deploy_checks import test_gateway_check, trusted_proxies_check
+        from billing.deploy_checks import documents_settings_check, test_gateway_check, trusted_proxies_check
 
         checks.register(test_gateway_check, checks.Tags.security, deploy=True)
         checks.register(trusted_proxies_check, checks.Tags.security)
+        checks.register(documents_settings_check)

@@ -92,11 +92,13 @@ class Draft:
 def document_draft(*, client: Client, kind: str, lines: list[Line], corrects: Document | None = None) -> Draft:
     """The lines with their tax. A receipt (money received, nothing sold) and an exempt client carry none; a credit
     note takes the rate of the invoice it corrects."""
-    if corrects is not None:
+    if corrects is not None:  # the invoice's own terms, whatever the client's exemption has become since
         rate, included = corrects.tax_rate, corrects.prices_include_tax
     else:
         rate, included = Decimal(settings.BILLING_TAX_RATE), settings.BILLING_PRICES_INCLUDE_TAX
-    if kind == DocumentKind.RECEIPT or client.tax_exempt:
+        if client.tax_exempt:
+            rate = Decimal("0")
+    if kind == DocumentKind.RECEIPT:
         rate = Decimal("0")
     splits = tuple(tax_split(line.amount, rate=rate, prices_include_tax=included or line.money) for line in lines)
     return Draft(kind=kind, client=client, lines=tuple(lines), splits=splits, tax_rate=rate, prices_include_tax=included)
@@ -120,9 +122,9 @@ def _number_take(series: str, year: int) -> int:
 @transaction.atomic
 def document_issue(*, draft: Draft, service=None, corrects: Document | None = None) -> Document:
     """Number and write the document; call it in the transaction of the ledger entry it documents."""
-    issued_at = timezone.now()
-    series, year = series_of(draft.kind), local_date(issued_at).year
+    series, year = series_of(draft.kind), local_date(timezone.now()).year
     number = _number_take(series, year)
+    issued_at = timezone.now()  # after the counter's lock: a later number never carries an earlier time
     client = draft.client
     document = Document.objects.create(
         kind=draft.kind,

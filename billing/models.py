@@ -31,7 +31,7 @@ from billing.constraints import ConstraintMessages
 from billing.secret_fields import SecretField
 from billing.stored_text import StoredTextField
 from billing.username_template import validate_username_template
-from billing.validators import validate_one_line
+from billing.validators import validate_few_lines, validate_one_line
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 NOT_NEGATIVE = [MinValueValidator(Decimal("0"))]
@@ -45,7 +45,8 @@ class Client(models.Model):
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.RUB)
     language = models.CharField(_("language"), max_length=5, choices=Language.choices, default=Language.EN)
     # Billing details, copied onto every document issued to the client (changing them later changes no issued document).
-    address = models.TextField(_("billing address"), blank=True)
+    # Bounded: it is printed on every later document, and a PDF's layout time grows with its lines.
+    address = models.TextField(_("billing address"), max_length=500, blank=True, validators=[validate_few_lines])
     tax_id = models.CharField(_("tax ID"), max_length=50, blank=True)
     tax_exempt = models.BooleanField(_("exempt from tax"), default=False)
     tax_exempt_note = models.CharField(
@@ -492,6 +493,21 @@ class DocumentImmutable(Exception):
     """An issued document was about to be changed: corrections are credit notes."""
 
 
+class IssuedQuerySet(models.QuerySet):
+    """Rows of issued documents: a bulk update may only record that a document was emailed."""
+
+    def update(self, **kwargs):
+        if set(kwargs) - {"emailed_at"}:
+            raise DocumentImmutable(f"issued documents cannot be changed: {', '.join(sorted(kwargs))}")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        raise DocumentImmutable("issued documents cannot be changed")
+
+    def delete(self):
+        raise DocumentImmutable("issued documents cannot be deleted")
+
+
 class Document(models.Model):
     """An issued invoice, credit note or receipt: numbered, with the issuer's and the client's details as they were, never changed."""
 
@@ -519,6 +535,8 @@ class Document(models.Model):
     gross = models.DecimalField(_("total"), **MONEY)
     emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
 
+    objects = IssuedQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("document")
         verbose_name_plural = _("documents")
@@ -531,8 +549,9 @@ class Document(models.Model):
         return self.number
 
     def save(self, *args, **kwargs):
-        # Only the record of its sending may change on an issued document.
-        if self.pk and not self._state.adding and set(kwargs.get("update_fields") or ["*"]) - {"emailed_at"}:
+        # Written once; afterwards only the record of its sending may change (also through an instance built with its pk).
+        issued = self.pk is not None and type(self)._base_manager.filter(pk=self.pk).exists()
+        if issued and set(kwargs.get("update_fields") or ["*"]) - {"emailed_at"}:
             raise DocumentImmutable(f"{self.number} is issued: it cannot be changed (issue a credit note instead)")
         super().save(*args, **kwargs)
 
@@ -553,6 +572,8 @@ class DocumentLine(models.Model):
     tax = models.DecimalField(_("tax"), **MONEY)
     gross = models.DecimalField(_("amount"), **MONEY)
 
+    objects = IssuedQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("document line")
         verbose_name_plural = _("document lines")
@@ -560,3 +581,11 @@ class DocumentLine(models.Model):
 
     def __str__(self):
         return f"{self.document}: {self.description}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise DocumentImmutable(f"a line of {self.document} is issued: it cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise DocumentImmutable(f"a line of {self.document} is issued: it cannot be deleted")

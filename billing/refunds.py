@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from billing.choices import DocumentKind, LedgerEntryKind
-from billing.documents import CENT, Line, cents, tax_split
+from billing.documents import Line, cents
 from billing.models import Client, Document, LedgerEntry
 from billing.money import money_format
 from billing.services import ledger_amount_validate, ledger_entry_add
@@ -74,22 +74,9 @@ def invoice_refund(*, invoice: Document, amount: Decimal, by, idempotency_key: s
             reference=reference,
             created_by=by,
             idempotency_key=key,
-            lines=[Line(description=description, amount=-_line_amount(invoice, amount))],
+            lines=[Line(description=description, amount=-amount, money=True)],  # that much money back, its tax taken out of it
             service=invoice.service,
             corrects=invoice,
         )
         return entry.document
 
-
-def _line_amount(invoice: Document, gross: Decimal) -> Decimal:
-    """The line price whose total on this invoice's tax terms is `gross`: with tax added on top, the net before it.
-
-    Not every total is some net plus its rounded tax; then the nearest net below, so never more than asked is refunded.
-    """
-    if not invoice.tax_rate or invoice.prices_include_tax or invoice.client.tax_exempt:  # an exempt client's note carries no tax
-        return gross
-    net = cents(gross * 100 / (100 + invoice.tax_rate))
-    for candidate in (net + CENT, net, net - CENT, net - 2 * CENT):
-        if tax_split(candidate, rate=invoice.tax_rate, prices_include_tax=False).gross <= gross:
-            return candidate
-    return net - 2 * CENT

@@ -54,3 +54,9 @@ def validate_one_line(value: str) -> None:
     """A name sent to a panel as it is (e.g. an account template): no line breaks or other control characters."""
     if any(unicodedata.category(char).startswith("C") for char in value):
         raise ValidationError(_("Use one line of visible characters: line breaks and control characters are not allowed."))
+
+
+def validate_few_lines(value: str) -> None:
+    """An address: at most 10 lines."""
+    if value.count("\n") >= 10:
+        raise ValidationError(_("Use at most 10 lines."))

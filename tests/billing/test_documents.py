@@ -183,3 +183,23 @@ def test_a_refund_of_an_amount_returns_that_much_money_whatever_the_tax(settings
 
     assert refund.amount == Decimal("6.00")
     assert (refund.document.net, refund.document.tax, refund.document.gross) == (Decimal("-5.00"), Decimal("-1.00"), Decimal("-6.00"))
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "check_id"),
+    [
+        ("DOCUMENT_NUMBER_FORMAT", "{series}-{number:05d}", "billing.E103"),  # every year restarts at 1: INV-00001 twice
+        ("DOCUMENT_NUMBER_FORMAT", "{series}-{year}-{nummer}", "billing.E103"),
+        ("CREDIT_NOTE_SERIES", "INV", "billing.E104"),
+        ("BILLING_TAX_RATE", "twenty", "billing.E105"),
+        ("BILLING_TAX_RATE", "-5", "billing.E105"),
+        ("BILLING_REFUND_ON_CLOSE", "always", "billing.E106"),
+    ],
+)
+def test_document_settings_that_would_break_charges_stop_every_command_at_start(settings, setting, value, check_id):
+    from django.core import checks
+
+    assert check_id not in {message.id for message in checks.run_checks()}
+    setattr(settings, setting, value)
+
+    assert check_id in {message.id for message in checks.run_checks()}
