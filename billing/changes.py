@@ -1,9 +1,10 @@
 """Changing what a service is sold as mid-period: its tariff and resources, with day-exact proration.
 
-    current period = [the period end before expires_at, expires_at), calendar days in the billing time zone
-    days left      = expires_at's date - the change day (the change day counts: the new plan runs all of it)
-    amount         = (new price per period - old price per period) * days left / days in the current period,
-                     half-up to the cent
+    current period = the paid period that holds the change day, calendar days in the billing time zone
+    days left      = the current period's end - the change day (the change day counts: the new plan runs all of it)
+    periods ahead  = the whole periods paid after the current one (a renewal for several periods)
+    amount         = (new price per period - old price per period) * (days left / days in the current period
+                     + periods ahead), half-up to the cent
 
 The old price is what the service is sold at per period (service.price, what its renewals charged), so a
 downgrade never gives back more than was paid even after the tariff's price went up; the new price comes
@@ -51,23 +52,39 @@ class ChangeNotCovered(InsufficientFunds):
 @dataclass(frozen=True)
 class DaysLeft:
     change_day: date
-    period_end: date
-    days_left: int
-    days_in_period: int
+    period_end: date  # the end of the paid time (the expiry's date)
+    days_left: int  # in the current period, the change day included
+    days_in_period: int  # of the current period
+    periods_ahead: int = 0  # whole periods paid after the current one
 
 
 def days_left(*, service: Service, at=None) -> DaysLeft:
-    """Where the change day falls in the service's current period (see the module's formula)."""
-    expires = service.expires_at
-    start = months_after(service.period_anchor, months_between(service.period_anchor, expires) - service.period)
-    day, end = local_date(at or timezone.now()), local_date(expires)
-    return DaysLeft(change_day=day, period_end=end, days_left=max(0, (end - day).days), days_in_period=(end - local_date(start)).days)
+    """Where the change day falls in the service's paid time (see the module's formula)."""
+    anchor, step = service.period_anchor, service.period
+    day, paid_until = local_date(at or timezone.now()), local_date(service.expires_at)
+    if day >= paid_until:
+        return DaysLeft(change_day=day, period_end=paid_until, days_left=0, days_in_period=0)
+    # Periods end on months counted from the anchor: step back from the expiry to the period holding the change day.
+    end_months = months_between(anchor, service.expires_at)
+    end, ahead = paid_until, 0
+    start = local_date(months_after(anchor, end_months - step))
+    while start > day and end_months - step >= step:
+        end_months, end, ahead = end_months - step, start, ahead + 1
+        start = local_date(months_after(anchor, end_months - step))
+    days_in_period = (end - start).days
+    return DaysLeft(
+        change_day=day,
+        period_end=paid_until,
+        days_left=min(days_in_period, (end - day).days),
+        days_in_period=days_in_period,
+        periods_ahead=ahead,
+    )
 
 
 def prorated(difference: Decimal, days: DaysLeft) -> Decimal:
     if not days.days_in_period:
         return Decimal("0.00")
-    return cents(difference * days.days_left / days.days_in_period)
+    return cents(difference * days.days_left / days.days_in_period + difference * days.periods_ahead)
 
 
 @dataclass(frozen=True)
@@ -237,10 +254,10 @@ def _apply(service: Service, quote: ChangeQuote, *, by) -> None:
 
 
 def service_close_refund(*, service: Service, by=None, at=None):
-    """BILLING_REFUND_ON_CLOSE=prorata: credit the whole days after the closing day left in the paid period, with a credit note.
+    """BILLING_REFUND_ON_CLOSE=prorata: credit the whole days after the closing day left in the paid time, with a credit note.
 
-    The same fraction as a change, on the price per period the renewals charge; once per service (its key).
-    Called when the account is deleted, in that transaction.
+    The same fraction as a change (periods paid ahead included), on the price per period the renewals charge;
+    once per service (its key). Called when the account is deleted, in that transaction.
     """
     if settings.BILLING_REFUND_ON_CLOSE != "prorata" or service.expires_at is None or service.period_anchor is None:
         return None
@@ -250,6 +267,7 @@ def service_close_refund(*, service: Service, by=None, at=None):
         period_end=days.period_end,
         days_left=max(0, days.days_left - 1),
         days_in_period=days.days_in_period,
+        periods_ahead=days.periods_ahead,
     )
     amount = prorated(service.price, unused)
     if amount <= 0:
