@@ -4,7 +4,8 @@
     days left      = the current period's end - the change day (the change day counts: the new plan runs all of it)
     periods ahead  = the whole periods paid after the current one (a renewal for several periods)
     amount         = (new price per period - old price per period) * (days left / days in the current period
-                     + periods ahead), half-up to the cent
+                     + periods ahead), half-up to the cent: the price of the document's one line
+    charged or credited = that document's total (the tax added when prices exclude it), as the preview shows it
 
 The old price is what the service is sold at per period (service.price, what its renewals charged), so a
 downgrade never gives back more than was paid even after the tariff's price went up; the new price comes
@@ -20,15 +21,17 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import DecimalField, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from billing.choices import LedgerEntryKind, PanelAction, ResourceKind, ServiceStatus
+from billing.choices import DocumentKind, LedgerEntryKind, PanelAction, ResourceKind, ServiceStatus
 from billing.constants import MONEY_MAX
 from billing.cycle_rules import local_date
-from billing.documents import Line, cents
-from billing.models import Service, ServiceResource, ServiceStatusChange, TariffPlan
+from billing.documents import Line, cents, document_draft
+from billing.models import Document, Service, ServiceResource, ServiceStatusChange, TariffPlan
 from billing.money import money_format
 from billing.periods import months_after, months_between
 from billing.pricing import tariff_quote
@@ -94,17 +97,23 @@ class ChangeQuote:
     old_price: Decimal  # per period, what the service is sold at now
     new_price: Decimal
     days: DaysLeft
-    amount: Decimal  # signed: positive is charged, negative is the downgrade's value
+    amount: Decimal  # signed, the line's price: positive is charged, negative is the downgrade's value
     description: StoredText  # what the invoice line says
+    total: Decimal  # signed, the total of the invoice or credit note the change issues: what moves on the balance
+    corrects: Document | None = None  # the invoice a credit note corrects
+
+    @property
+    def line(self) -> Line:
+        return Line(description=self.description, amount=self.amount, period_start=self.days.change_day, period_end=self.days.period_end)
 
     @property
     def credit(self) -> Decimal:
         """What a downgrade gives back to the balance (0 with BILLING_DOWNGRADE_CREDIT off)."""
-        return -self.amount if self.amount < 0 and settings.BILLING_DOWNGRADE_CREDIT else Decimal("0.00")
+        return -self.total if self.total < 0 and settings.BILLING_DOWNGRADE_CREDIT else Decimal("0.00")
 
     @property
     def charge(self) -> Decimal:
-        return max(self.amount, Decimal("0.00"))
+        return max(self.total, Decimal("0.00"))
 
 
 def tariff_choices(service: Service):
@@ -165,15 +174,48 @@ def service_change_quote(*, service: Service, tariff: TariffPlan | None = None, 
     if new_price > MONEY_MAX:
         raise ValidationError(_("The service would cost more than can be billed at once: choose fewer resources."), code="price_too_high")
     days = days_left(service=service, at=at)
+    amount = prorated(new_price - old_price, days)
+    description = _describe(service, tariff, current, new)
+    line, corrects = Line(description=description, amount=amount), None
+    if amount < 0:
+        total, corrects = _credit(service, line)
+    else:
+        total = document_draft(client=service.client, kind=DocumentKind.INVOICE, lines=[line]).gross
     return ChangeQuote(
         tariff=tariff,
         quantities=new,
         old_price=old_price,
         new_price=new_price,
         days=days,
-        amount=prorated(new_price - old_price, days),
-        description=_describe(service, tariff, current, new),
+        amount=amount,
+        description=description,
+        total=total,
+        corrects=corrects,
     )
+
+
+_MONEY = DecimalField(max_digits=12, decimal_places=2)
+
+
+def _credit(service: Service, line: Line) -> tuple[Decimal, Document | None]:
+    """A credit's total and the invoice its credit note corrects, so that a refund of that invoice counts it.
+
+    The invoice is the service's latest with that much left to refund (on the invoice's own tax terms), else its
+    latest; none for a service never invoiced.
+    """
+    refunded = Coalesce(Sum("corrections__gross", filter=Q(corrections__kind=DocumentKind.CREDIT_NOTE)), Value(Decimal("0"), _MONEY))
+    invoices = (
+        Document.objects.filter(kind=DocumentKind.INVOICE, service=service)
+        .annotate(left=F("gross") + refunded)
+        .order_by("-issued_at", "-pk")
+    )
+    latest = None
+    for invoice in invoices:
+        total = document_draft(client=service.client, kind=DocumentKind.CREDIT_NOTE, lines=[line], corrects=invoice).gross
+        if -total <= invoice.left:
+            return total, invoice
+        latest = latest or (total, invoice)
+    return latest or (document_draft(client=service.client, kind=DocumentKind.CREDIT_NOTE, lines=[line]).gross, None)
 
 
 def _describe(service: Service, tariff: TariffPlan, current: dict, new: dict) -> StoredText:
@@ -207,9 +249,7 @@ def service_change(
             raise NothingToDo(_("Service #%(id)d has just been changed: nothing was charged.") % {"id": locked.pk}, code="already_changed")
         quote = service_change_quote(service=locked, tariff=tariff, quantities=quantities)
         currency = locked.client.currency
-        line = Line(
-            description=quote.description, amount=quote.amount, period_start=quote.days.change_day, period_end=quote.days.period_end
-        )
+        line = quote.line
         if quote.charge:
             try:
                 ledger_entry_add(
@@ -222,7 +262,7 @@ def service_change(
         elif quote.credit:
             ledger_entry_add(
                 client=locked.client, kind=LedgerEntryKind.REFUND, amount=quote.credit, reference=quote.description,
-                created_by=by, lines=[line], service=locked,
+                created_by=by, lines=[line], service=locked, corrects=quote.corrects,
             )  # fmt: skip
         _apply(locked, quote, by=by)
         return locked
@@ -274,7 +314,8 @@ def service_close_refund(*, service: Service, by=None, at=None):
         return None
     description = StoredText(gettext_noop("Service #%(id)d: unused days after deletion"), {"id": service.pk})
     line = Line(description=description, amount=-amount, period_start=unused.change_day, period_end=unused.period_end)
+    total, corrects = _credit(service, line)
     return ledger_entry_add(
-        client=service.client, kind=LedgerEntryKind.REFUND, amount=amount, reference=description, created_by=by,
-        lines=[line], service=service, idempotency_key=f"service-{service.pk}-close-refund",
+        client=service.client, kind=LedgerEntryKind.REFUND, amount=-total, reference=description, created_by=by,
+        lines=[line], service=service, idempotency_key=f"service-{service.pk}-close-refund", corrects=corrects,
     )  # fmt: skip

@@ -12,14 +12,21 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from billing.choices import ProductType, ServiceStatus, SuspendReason
+from billing.choices import DocumentKind, ProductType, ServiceStatus, SuspendReason
 from billing.cycle_rules import CycleRules, day_start, local_date, today
+from billing.documents import Line, document_draft
 from billing.models import Client, LedgerEntry, Payment, Service, TariffPlan
 from billing.periods import period_end_after
+from billing.stored_text import StoredText
 from provisioning.choices import PENDING_OPERATION_STATUSES
 
 _MONEY = DecimalField(max_digits=12, decimal_places=2)
 _ZERO = Value(Decimal("0"), output_field=_MONEY)
+
+
+def charged_for(*, client: Client, price: Decimal, quantity: int = 1) -> Decimal:
+    """What billing `price` takes from the balance: its invoice's total, the tax added when prices exclude it."""
+    return document_draft(client=client, kind=DocumentKind.INVOICE, lines=[Line(StoredText(), price, quantity=quantity)]).gross
 
 
 def client_balance(*, client: Client) -> Decimal:
@@ -144,7 +151,7 @@ def service_billing_summary(*, service: Service, rules: CycleRules | None = None
     return BillingSummary(
         paid_until=expiry,
         next_charge_on=max(rules.renew_on(local_date(expiry)), today()) if renews else None,
-        next_charge_amount=service.price if renews else None,
+        next_charge_amount=charged_for(client=service.client, price=service.price) if renews else None,
         overdue=overdue,
         suspended_for_nonpayment=for_nonpayment,
         suspend_on=rules.suspend_on(local_date(expiry)) if overdue else None,
@@ -155,14 +162,16 @@ def service_billing_summary(*, service: Service, rules: CycleRules | None = None
 @dataclass(frozen=True)
 class RenewalQuote:
     periods: int
-    amount: Decimal  # charged at once
+    price: Decimal  # what the invoice's line bills: the price per period times the periods
+    amount: Decimal  # charged at once: the invoice's total
     until: datetime  # the new paid-until
 
 
 def service_renewal_quote(*, service: Service, periods: int) -> RenewalQuote:
     """What renewing a started service for `periods` more periods costs now and until when it is then paid (as service_renew does it)."""
     until = period_end_after(anchor=service.period_anchor, expires_at=service.expires_at, months=service.period * periods)
-    return RenewalQuote(periods=periods, amount=service.price * periods, until=until)
+    price = service.price * periods
+    return RenewalQuote(periods=periods, price=price, amount=charged_for(client=service.client, price=price, quantity=periods), until=until)
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ class AmountDue:
 def client_amount_due(*, client: Client, days: int = 7) -> AmountDue:
     """What the client's services renewing from the balance cost up to `days` days ahead, and what the balance lacks."""
     renewing = Q(status=ServiceStatus.ACTIVE) | Q(status=ServiceStatus.SUSPENDED, suspend_reason=SuspendReason.NONPAYMENT)
-    due = client.services.filter(
-        renewing, auto_renew=True, expires_at__lt=day_start(today() + timedelta(days=days + 1))
-    ).aggregate(due=Coalesce(Sum("price"), _ZERO))["due"].quantize(Decimal("0.01"))
+    # Each renewal is an invoice of its own, its tax rounded on its own.
+    prices = client.services.filter(renewing, auto_renew=True, expires_at__lt=day_start(today() + timedelta(days=days + 1)))
+    due = sum((charged_for(client=client, price=price) for price in prices.values_list("price", flat=True)), Decimal("0.00"))
     return AmountDue(due=due, missing=max(Decimal("0.00"), due - client_balance(client=client)))

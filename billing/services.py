@@ -489,7 +489,8 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
             reference = StoredText(
                 gettext_noop("Service #%(id)d, renewal until %(until)s"), {"id": locked.pk, "until": Day(local_date(until))}
             )
-            period = Line(reference, amount, quantity=periods, period_start=local_date(locked.expires_at), period_end=local_date(until))
+            start, end = local_date(locked.expires_at), local_date(until)
+            period = Line(reference, quote.price, quantity=periods, period_start=start, period_end=end)
             ledger_entry_add(
                 client=locked.client,
                 kind=LedgerEntryKind.CHARGE,

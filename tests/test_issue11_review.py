@@ -89,12 +89,6 @@ def charged(service):
 # --- Money -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="billing/changes.py ChangeQuote.charge/credit and the preview (views.service_change_preview, service_change.html, the admin "
-    "page) show the price difference before tax, while ledger_entry_add charges the invoice's gross: with 20% added on top the client "
-    "confirms 'Yes, change it for 4.84' and is charged 5.81",
-)
 def test_with_tax_on_top_the_preview_shows_what_the_change_then_charges(plans, customer, logged_in, tax_on_top):
     service = active(plans["T10"], client=customer)
     with time_machine.travel(MAY_16, tick=False):
@@ -105,12 +99,6 @@ def test_with_tax_on_top_the_preview_shows_what_the_change_then_charges(plans, c
     assert preview["charge"] == "5.81"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with tax on top, service_renewal_quote and client_amount_due (billing/selectors.py) still say the price before tax, since "
-    "ledger_entry_add now charges the invoice's gross: a client told nothing is missing has its renewal refused (and auto-renew "
-    "suspends it for non-payment)",
-)
 def test_with_tax_on_top_the_renewal_quote_and_the_amount_due_include_the_tax(plans, tax_on_top):
     service = active(plans["T10"], balance="10.00", expires=datetime(2026, 5, 20, 10, tzinfo=UTC))
     service.auto_renew = True
@@ -146,12 +134,6 @@ def test_a_change_with_periods_paid_ahead_never_moves_more_than_the_difference_o
     assert Decimal("10.00") <= -quote.amount <= Decimal("30.00")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="billing/changes.py service_change books the downgrade's refund without `corrects` (so does service_close_refund): the "
-    "credit note names no invoice and billing/refunds.py invoice_refundable does not count it, so staff can then refund the "
-    "whole renewal invoice too: 30.00 back of 20.00 paid",
-)
 def test_a_downgrade_credit_counts_against_the_invoice_of_the_period_it_corrects(plans):
     service = active(plans["T20"], expires=datetime(2026, 4, 30, 10, tzinfo=UTC))
     with time_machine.travel(datetime(2026, 4, 30, 9, tzinfo=UTC), tick=False):
