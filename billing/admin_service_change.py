@@ -34,11 +34,15 @@ class ServiceChangeAdminMixin:
         if form.is_bound and form.is_valid():
             change = {"service": service, "tariff": form.cleaned_data["tariff"], "quantities": form.quantities()}
             try:
-                if request.method == "POST" and request.POST.get("confirm") == "yes":
+                quote = service_change_quote(**change)
+                # A charge or a credit is a ledger movement with its document: the refund page's permission, not only the service's.
+                moves_money = bool(quote.charge or quote.credit)
+                if moves_money and not request.user.has_perm("billing.add_ledgerentry"):
+                    form.add_error(None, _("Only staff who may add ledger entries can make a change that charges or credits money."))
+                elif request.method == "POST" and request.POST.get("confirm") == "yes":
                     service_change(**change, by=request.user, expected_price=form.cleaned_data["price"])
                     self.message_user(request, _("Service #%(id)d is changed; the panel gets its new limits.") % {"id": service.pk})
                     return HttpResponseRedirect(change_url)
-                quote = service_change_quote(**change)
             except NothingToDo as error:
                 self.message_user(request, " ".join(error.messages), messages.INFO)
             except ValidationError as error:  # InsufficientFunds too: it says what is needed and what the balance holds

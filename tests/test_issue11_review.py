@@ -221,11 +221,6 @@ def test_the_billing_address_is_bounded_so_that_a_pdf_renders_quickly(logged_in,
     assert customer.address.count("\n") < 100  # refused, or kept to a few lines
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="billing/admin_service_change.py change_plan_view asks only for change_service, yet a downgrade puts money on the client's "
-    "balance (a ledger refund and a credit note) that the refund page guards with billing.add_ledgerentry",
-)
 def test_staff_without_the_ledger_permission_cannot_credit_money_by_a_downgrade(client, plans):
     service = active(plans["T20"])
     clerk = StaffUserFactory(username="clerk@example.com", is_superuser=False)
