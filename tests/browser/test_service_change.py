@@ -85,6 +85,7 @@ def test_a_client_upgrades_with_the_live_preview_and_downloads_the_invoice(page,
     # When the client opens the change page from the service and picks T20.
     page.goto(f"/account/services/{site.pk}/")
     page.locator("#change-service").click()
+    page.wait_for_load_state()  # the live preview's script runs as the page loads: a choice made before it would go unseen
     expect(page.locator("#change-preview")).to_be_hidden()
     change_page = page.url
     page.get_by_label("Tariff").select_option(str(plans["T20"].pk))
