@@ -12,6 +12,7 @@
   var DELAY_MS = 300;
   var timer = null;
   var latest = 0;
+  var previewed = null;  // the values the shown amount was computed for
 
   // Grouped and separated as the page's language does it, like billing/money.py on the server.
   var number = new Intl.NumberFormat(document.documentElement.lang || "en", {minimumFractionDigits: 2, maximumFractionDigits: 2});
@@ -57,6 +58,7 @@
     text("change-amount", money(credited ? quote.credit : quote.charge, quote.currency));
     yes.textContent = charged ? preview.dataset.confirmAmount.replace("{amount}", money(quote.charge, quote.currency)) : preview.dataset.confirm;
     confirmWith(params);
+    previewed = params.toString();
     yes.disabled = false;
     errors.hidden = true;
     preview.hidden = false;
@@ -86,6 +88,7 @@
     });
     preview.hidden = true;
     errors.hidden = false;
+    previewed = null;
   }
 
   function ask() {
@@ -104,11 +107,13 @@
       })
       .catch(function () {
         // No answer (offline, a server error): no amount rather than a stale one; the button still asks the page.
-        if (asked === latest) { preview.hidden = true; }
+        if (asked === latest) { preview.hidden = true; previewed = null; }
       });
   }
 
   function changed() {
+    // A field left after typing fires "change" for values already previewed (the click on "yes" does it): nothing to ask.
+    if (values().toString() === previewed) { return; }
     // Until the answer for the new values arrives, the "yes" would book values the client no longer sees.
     yes.disabled = true;
     clearTimeout(timer);
