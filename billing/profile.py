@@ -10,8 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing.forms import LimitedPasswordChangeForm, add_service_errors
-from billing.login_limits import password_confirm
+from billing.forms import ConfirmPasswordForm, LimitedPasswordChangeForm, add_service_errors
 from billing.models import Client
 from billing.selectors import client_of
 from billing.services import email_login
@@ -26,22 +25,12 @@ class BillingDetailsForm(forms.ModelForm):
         widgets = {"address": forms.Textarea(attrs={"rows": 3})}
 
 
-class EmailChangeForm(forms.Form):
+class EmailChangeForm(ConfirmPasswordForm):
+    """A new login email, confirmed with the current password (counted by the login limits, as "Show password" is)."""
+
     # The email is the login: User.username holds 150 characters.
     email = forms.EmailField(label=gettext_lazy("New email"), max_length=150, help_text=gettext_lazy("You log in with it."))
-    password = forms.CharField(
-        label=gettext_lazy("Your password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
-    )
-
-    def __init__(self, *args, request, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.request = request
-
-    def clean_password(self):
-        # Counted by the login limits, as "Show password" is: a stolen session cannot guess it here.
-        if not password_confirm(request=self.request, password=self.cleaned_data["password"]):
-            raise forms.ValidationError(_("That is not your password."))
-        return self.cleaned_data["password"]
+    field_order = ["email", "password"]
 
 
 @transaction.atomic
