@@ -589,3 +589,8 @@ class DocumentLine(models.Model):
 
     def delete(self, *args, **kwargs):
         raise DocumentImmutable(f"a line of {self.document} is issued: it cannot be deleted")
+
+
+# Models of the API and of webhooks live next to their code; importing them here registers them with the app.
+from billing.api.models import ApiToken, IdempotencyRecord  # noqa: E402, F401
+from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: E402, F401
