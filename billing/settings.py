@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
     "django_crontab",
@@ -198,12 +199,41 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# The API at /api/v1/ (billing/api/): bearer tokens or a browser session with CSRF; one error shape.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "billing.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "billing.api.permissions.ScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["billing.api.throttling.TokenRateThrottle"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter"],
+    "DEFAULT_PAGINATION_CLASS": "billing.api.pagination.PagePagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "billing.api.errors.exception_handler",
+    "COERCE_DECIMAL_TO_STRING": True,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Hosting billing API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Hosting billing API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": "Services, money and panels of the hosting billing. Authenticate with `Authorization: Bearer <token>`; "
+    "send an `Idempotency-Key` with every POST that creates something or moves money. Errors: `{code, message, fields}`.",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "billing.api.schema.add_error_responses"],
+}
+# Requests per token (or per signed-in user) and per address without credentials: "600/min", "10/s"; empty = no limit.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
+API_THROTTLE_ANON_RATE = env.str("API_THROTTLE_ANON_RATE", default="60/min")
+# How long an Idempotency-Key's answer is kept (seconds), and after how long an unfinished claim may be taken over.
+API_IDEMPOTENCY_KEY_TTL = env.int("API_IDEMPOTENCY_KEY_TTL", default=24 * 3600)
+API_IDEMPOTENCY_STALE_AFTER = env.int("API_IDEMPOTENCY_STALE_AFTER", default=600)
 
 # IPmanager: the note on every address billing takes starts with this name ("billing service #117"),
 # which is how sync_ips tells billing's addresses from ones allocated by hand; and how many
@@ -212,6 +242,18 @@ IPAM_NOTE_PREFIX = env.str("IPAM_NOTE_PREFIX", default="billing")
 SYNC_IPS_MAX_RELEASE = env.int("SYNC_IPS_MAX_RELEASE", default=50)
 # IPmanager writes a PTR name as an FQDN with a trailing dot ("shop.example.com."); off sends it without.
 IPAM_PTR_TRAILING_DOT = env.bool("IPAM_PTR_TRAILING_DOT", default=True)
+
+# Webhooks: each POST gives up after (connect, read) seconds; a failed delivery is tried again after each
+# of these waits in turn (5 s, 1 min, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 20 h: about 3 days), then
+# given up. Endpoints on loopback, private, link-local or reserved addresses are refused unless
+# WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on (development, tests, the demo).
+WEBHOOK_TIMEOUT = (env.float("WEBHOOK_CONNECT_TIMEOUT", default=5), env.float("WEBHOOK_READ_TIMEOUT", default=10))
+WEBHOOK_RETRY_SECONDS = [
+    int(wait) for wait in env.list("WEBHOOK_RETRY_SECONDS", default=["5", "60", "300", "1800", "7200", "18000", "36000", "50400", "72000", "72000"])
+]
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+# A worker sending a delivery holds it this long; recover_operations queues again one whose worker died.
+WEBHOOK_LEASE_SECONDS = round(sum(WEBHOOK_TIMEOUT)) + 30
 
 # Payment methods clients may top up with: "manual" (bank transfer, confirmed by staff) and
 # "test" (pays at once: demos only). Callbacks of gateways are signed with PAYMENT_CALLBACK_SECRET.

@@ -9,6 +9,7 @@ from billing import document_views, profile, views
 # page address it returns to when it resolves that address in the page's own language.
 urlpatterns = [
     path("payments/callback/<slug:gateway>/", views.gateway_callback, name="gateway_callback"),
+    path("api/", include("billing.api.urls")),
 ]
 urlpatterns += i18n_patterns(
     path("i18n/setlang/", views.language_switch, name="set_language"),

@@ -1,0 +1,20 @@
+"""/api/v1/ (the router's resources), the OpenAPI schema and its interactive page.
+
+Each resource module registers its viewsets on `router` here, one line each.
+"""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from billing.api import catalog, schema  # noqa: F401 (schema registers the bearer token's OpenAPI scheme)
+
+router = SimpleRouter(trailing_slash=False)
+router.register("tariffs", catalog.TariffViewSet, basename="tariff")
+
+urlpatterns = [
+    path("v1/me", catalog.MeView.as_view(), name="api-me"),
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
