@@ -29,6 +29,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 # worker, and the site on :8000. Ctrl-C stops all four. The emulators keep their data in var/, so that
 # they and the database still agree after a restart.
 run: export DEBUG ?= 1
+run: export WEBHOOK_ALLOW_PRIVATE_ADDRESSES ?= 1
 run: .env $(VENV)/.run-deps
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo

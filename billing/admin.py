@@ -61,6 +61,7 @@ from billing.services import (
     service_resources_check,
 )
 from billing.stored_text import StoredText
+from billing.webhooks import admin as webhooks_admin  # noqa: F401 - webhook endpoints (secret shown once), events, deliveries
 from provisioning.coremanager.errors import ForeignAccount, ProvisioningError, TransientError
 from provisioning.panel_login import panel_login_available, service_panel_login_url
 

@@ -38,6 +38,9 @@ from billing.pricing import tariff_quote
 from billing.selectors import client_balance, service_pending_action
 from billing.services import InsufficientFunds, NothingToDo, _order_errors, ledger_entry_add, service_action_request
 from billing.stored_text import Money, Quantity, StoredText
+from billing.webhooks.events import event_record
+from billing.webhooks.models import EventType
+from billing.webhooks.payloads import service_payload
 
 
 class ChangeNotCovered(InsufficientFunds):
@@ -265,6 +268,7 @@ def service_change(
                 created_by=by, lines=[line], service=locked, corrects=quote.corrects,
             )  # fmt: skip
         _apply(locked, quote, by=by)
+        event_record(EventType.SERVICE_CHANGED, service_payload(locked))
         return locked
 
 

@@ -43,6 +43,9 @@ from billing.periods import period_end_after
 from billing.selectors import client_balance, service_pending_action
 from billing.services import MAX_RENEW_PERIODS, InsufficientFunds, NothingToDo, service_action_request, service_renew
 from billing.stored_text import Day, Money, StoredText
+from billing.webhooks.events import event_record
+from billing.webhooks.models import EventType
+from billing.webhooks.payloads import billing_run_payload
 from provisioning.choices import PENDING_OPERATION_STATUSES
 from provisioning.models import Operation
 
@@ -425,8 +428,10 @@ def billing_run_finish(run: BillingRun, *, unrecorded: int = 0) -> BillingRun:
         elif row["outcome"] == outcome:
             counts[COUNTED[row["action"]]] += row["n"]
     status = BillingRunStatus.FAILED if counts["failed"] else BillingRunStatus.DONE
-    BillingRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), **counts)
-    run.refresh_from_db()
+    with transaction.atomic():
+        BillingRun.objects.filter(pk=run.pk).update(status=status, finished_at=timezone.now(), **counts)
+        run.refresh_from_db()
+        event_record(EventType.BILLING_RUN_FINISHED, billing_run_payload(run))  # a dry run too, with dry_run in its data
     return run
 
 

@@ -21,6 +21,9 @@ from billing.cycle_rules import local_date
 from billing.document_mail import document_email_enqueue
 from billing.models import Client, Document, DocumentLine, DocumentSequence
 from billing.stored_text import StoredText
+from billing.webhooks.events import event_record
+from billing.webhooks.models import EventType
+from billing.webhooks.payloads import invoice_payload
 
 CENT = Decimal("0.01")
 
@@ -160,6 +163,8 @@ def document_issue(*, draft: Draft, service=None, corrects: Document | None = No
         for line, split in zip(draft.lines, draft.splits, strict=True)
     )
     transaction.on_commit(partial(document_email_enqueue, document.pk))  # emailed once the ledger entry commits
+    if document.kind == DocumentKind.INVOICE:
+        event_record(EventType.INVOICE_ISSUED, invoice_payload(document))
     return document
 
 

@@ -25,6 +25,9 @@ from billing.models import Client, Payment
 from billing.money import money_format
 from billing.services import NothingToDo, ledger_entry_add
 from billing.stored_text import StoredText
+from billing.webhooks.events import event_record
+from billing.webhooks.models import EventType
+from billing.webhooks.payloads import payment_payload
 
 MIN_TOPUP, MAX_TOPUP = Decimal("1.00"), Decimal("1000000.00")
 
@@ -177,6 +180,7 @@ def payment_confirm(*, payment: Payment, by=None, external_id: str = "") -> Paym
         created_by=by,
         idempotency_key=f"payment-{locked.pk}",
     )
+    event_record(EventType.PAYMENT_CONFIRMED, payment_payload(locked))
     return locked
 
 

@@ -35,6 +35,9 @@ from billing.selectors import client_balance, service_pending_action, service_re
 from billing.signals import panel_action_requested
 from billing.stored_text import Day, Money, Quantity, StoredText
 from billing.validators import validate_domain
+from billing.webhooks.events import event_record
+from billing.webhooks.models import EventType
+from billing.webhooks.payloads import service_payload
 from provisioning.choices import PENDING_OPERATION_STATUSES
 
 _S = ServiceStatus
@@ -169,6 +172,16 @@ def _default_line(kind: str) -> StoredText:
     return StoredText(DEFAULT_LINES[kind])
 
 
+# (from suspended, to) -> the webhook event a status change is; ACTIVE from anything but SUSPENDED is an activation.
+STATUS_EVENTS = {
+    (False, ServiceStatus.ACTIVE): EventType.SERVICE_ACTIVATED,
+    (True, ServiceStatus.ACTIVE): EventType.SERVICE_RESUMED,
+    (False, ServiceStatus.SUSPENDED): EventType.SERVICE_SUSPENDED,
+    (False, ServiceStatus.DELETED): EventType.SERVICE_DELETED,
+    (True, ServiceStatus.DELETED): EventType.SERVICE_DELETED,
+}
+
+
 @transaction.atomic
 def service_status_change(*, service: Service, to: str, by=None, reason: StoredText | str = "", suspend_reason: str = "") -> Service:
     """Move a service to another status if the transition table allows it, and write the audit row."""
@@ -191,6 +204,8 @@ def service_status_change(*, service: Service, to: str, by=None, reason: StoredT
 
         service_close_refund(service=locked, by=by)
     _nonpayment_notify(locked, was_for_nonpayment)
+    if event := STATUS_EVENTS.get((current == ServiceStatus.SUSPENDED, to)):
+        event_record(event, service_payload(locked))
     return locked
 
 
@@ -512,6 +527,7 @@ def service_renew(*, service: Service, periods: int = 1, expected_expiry=None, b
         params = {"until": until.astimezone(billing_zone()).date().isoformat(), "amount": str(amount), "periods": periods}
         day = timezone.now().astimezone(billing_zone()).date()
         notify(service=locked, kind=NotificationKind.RENEWED, key=f"renewed:{key}", day=day, params=params)
+        event_record(EventType.SERVICE_RENEWED, {**service_payload(locked), "renewal": {"periods": periods, "amount": str(amount)}})
         if locked.status == ServiceStatus.SUSPENDED and locked.suspend_reason == SuspendReason.NONPAYMENT:
             service_resume_if_paid(service_id=locked.pk, by=by)
     return locked

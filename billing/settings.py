@@ -255,6 +255,19 @@ WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", de
 # A worker sending a delivery holds it this long; recover_operations queues again one whose worker died.
 WEBHOOK_LEASE_SECONDS = round(sum(WEBHOOK_TIMEOUT)) + 30
 
+# Webhooks: each POST gives up after (connect, read) seconds; a failed delivery is tried again after each
+# of these waits in turn (5 s, 1 min, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 20 h: about 3 days), then
+# given up. Endpoints on loopback, private, link-local or reserved addresses are refused unless
+# WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on (development, tests, the demo).
+WEBHOOK_TIMEOUT = (env.float("WEBHOOK_CONNECT_TIMEOUT", default=5), env.float("WEBHOOK_READ_TIMEOUT", default=10))
+WEBHOOK_RETRY_SECONDS = [
+    int(wait)
+    for wait in env.list("WEBHOOK_RETRY_SECONDS", default=["5", "60", "300", "1800", "7200", "18000", "36000", "50400", "72000", "72000"])
+]
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+# A worker sending a delivery holds it this long; recover_operations queues again one whose worker died.
+WEBHOOK_LEASE_SECONDS = round(sum(WEBHOOK_TIMEOUT)) + 30
+
 # Payment methods clients may top up with: "manual" (bank transfer, confirmed by staff) and
 # "test" (pays at once: demos only). Callbacks of gateways are signed with PAYMENT_CALLBACK_SECRET.
 PAYMENT_GATEWAYS = env.list("PAYMENT_GATEWAYS", default=["manual", "test"] if DEBUG else ["manual"])

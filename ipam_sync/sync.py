@@ -19,6 +19,9 @@ from django.utils.translation import gettext_noop
 
 from billing.models import Service
 from billing.stored_text import StoredText
+from billing.webhooks.events import event_record
+from billing.webhooks.models import EventType
+from billing.webhooks.payloads import sync_run_payload
 from ipam_sync.ipmanager.client import Address
 from ipam_sync.models import IPAssignment, IPmanagerIntegration, SyncChange, SyncRun
 from ipam_sync.services import ipmanager_client, is_ours, note_for, ptr_name
@@ -212,5 +215,7 @@ def _record(run: SyncRun, plan: Plan, result: str, reason: StoredText) -> None:
 
 def _finish(run: SyncRun, status: str, message: StoredText) -> SyncRun:
     run.status, run.message, run.finished_at = status, message, timezone.now()
-    run.save()
+    with transaction.atomic():
+        run.save()
+        event_record(EventType.SYNC_FINISHED, sync_run_payload(run))  # a dry run too, with dry_run in its data
     return run

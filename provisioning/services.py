@@ -31,6 +31,9 @@ from billing.locks import lock_objects
 from billing.models import Service
 from billing.services import NothingToDo, service_period_start, service_resume_if_paid, service_status_change
 from billing.stored_text import StoredText
+from billing.webhooks.events import event_record
+from billing.webhooks.models import EventType
+from billing.webhooks.payloads import operation_payload
 from ipam_sync.models import IPAssignment
 from ipam_sync.services import service_ips_allocate, service_ips_release, service_ips_trim, wanted_ips
 from provisioning.choices import PENDING_OPERATION_STATUSES, AttemptOutcome, OperationStatus
@@ -304,6 +307,7 @@ def _attempt_failed(operation: Operation, attempt: OperationAttempt, error: Prov
             return operation
         operation.status, operation.finished_at = OperationStatus.FAILED, now
         operation.save(update_fields=["status", "last_error", "finished_at", "updated_at"])
+        event_record(EventType.OPERATION_FAILED, operation_payload(operation))
         if operation.action == PanelAction.OPEN:
             _status_to(service, ServiceStatus.FAILED, by=operation.requested_by, reason=error.message)
         transaction.on_commit(partial(_notify_department, operation.pk))

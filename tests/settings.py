@@ -18,3 +18,5 @@ STATIC_ROOT = None
 PANEL_TIMEOUT = (2, 5)
 # Off here so each test's queued tasks and emails are its own; tests/billing/test_document_mail.py turns it on.
 BILLING_EMAIL_DOCUMENTS = False
+# Webhook tests send to a receiver on 127.0.0.1; tests/webhooks turn it off to see private addresses refused.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
