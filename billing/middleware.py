@@ -27,8 +27,8 @@ class InvalidHeadersMiddleware:
                 return HttpResponseBadRequest(_("A header of this request holds control characters."))
         return self.get_response(request)
 
-# The client area (balances, payments, panel passwords) and the login and password pages.
-PRIVATE_PREFIXES = ("/account/", "/accounts/")
+# The client area (balances, payments, panel passwords), the login and password pages, and the API.
+PRIVATE_PREFIXES = ("/account/", "/accounts/", "/api/v1/")
 
 
 class PrivatePagesNoStoreMiddleware:

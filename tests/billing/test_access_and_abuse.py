@@ -249,6 +249,13 @@ def test_the_page_that_shows_a_panel_password_sends_no_store(logged_in, active_s
     assert "no-store" in response["Cache-Control"]
 
 
+def test_api_answers_send_no_store(logged_in, customer):
+    response = logged_in.get("/api/v1/me")
+
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+
+
 def test_the_public_shop_window_may_be_cached(client, db):
     assert "no-store" not in client.get(reverse("shop")).get("Cache-Control", "")
 
