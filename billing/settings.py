@@ -127,6 +127,13 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 TASKS = {"default": {"BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
+# The Redis queue, for large installations (README, "Scale-out: the Redis queue"): TASKS_BACKEND=django_tasks_rq.RQBackend,
+# its workers run `manage.py rqworker --job-class django_tasks_rq.Job --with-scheduler`. RQ stops a job after
+# DEFAULT_TIMEOUT seconds: an operation's panel calls may each take PANEL_TIMEOUT, so it is generous.
+RQ_QUEUES = {"default": {"URL": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"), "DEFAULT_TIMEOUT": 1800}}
+if TASKS["default"]["BACKEND"] == "django_tasks_rq.RQBackend":
+    # Only then: django_rq brings the worker command and a queues page in the admin, which needs Redis.
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
 
 # `default` is each process's own memory (the rendered shop-window); `shared` is seen by every worker
 # on every host (the shop-window's version, see billing/shop_cache.py): a database table that
@@ -231,6 +238,8 @@ SPECTACULAR_SETTINGS = {
 # Requests per token (or per signed-in user) and per address without credentials: "600/min", "10/s"; empty = no limit.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
 API_THROTTLE_ANON_RATE = env.str("API_THROTTLE_ANON_RATE", default="60/min")
+# How many live (not revoked, not expired) API tokens one user may hold.
+API_TOKENS_PER_USER_MAX = env.int("API_TOKENS_PER_USER_MAX", default=20)
 # How long an Idempotency-Key's answer is kept (seconds), and after how long an unfinished claim may be taken over.
 API_IDEMPOTENCY_KEY_TTL = env.int("API_IDEMPOTENCY_KEY_TTL", default=24 * 3600)
 API_IDEMPOTENCY_STALE_AFTER = env.int("API_IDEMPOTENCY_STALE_AFTER", default=600)
@@ -242,18 +251,6 @@ IPAM_NOTE_PREFIX = env.str("IPAM_NOTE_PREFIX", default="billing")
 SYNC_IPS_MAX_RELEASE = env.int("SYNC_IPS_MAX_RELEASE", default=50)
 # IPmanager writes a PTR name as an FQDN with a trailing dot ("shop.example.com."); off sends it without.
 IPAM_PTR_TRAILING_DOT = env.bool("IPAM_PTR_TRAILING_DOT", default=True)
-
-# Webhooks: each POST gives up after (connect, read) seconds; a failed delivery is tried again after each
-# of these waits in turn (5 s, 1 min, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 20 h: about 3 days), then
-# given up. Endpoints on loopback, private, link-local or reserved addresses are refused unless
-# WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on (development, tests, the demo).
-WEBHOOK_TIMEOUT = (env.float("WEBHOOK_CONNECT_TIMEOUT", default=5), env.float("WEBHOOK_READ_TIMEOUT", default=10))
-WEBHOOK_RETRY_SECONDS = [
-    int(wait) for wait in env.list("WEBHOOK_RETRY_SECONDS", default=["5", "60", "300", "1800", "7200", "18000", "36000", "50400", "72000", "72000"])
-]
-WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
-# A worker sending a delivery holds it this long; recover_operations queues again one whose worker died.
-WEBHOOK_LEASE_SECONDS = round(sum(WEBHOOK_TIMEOUT)) + 30
 
 # Webhooks: each POST gives up after (connect, read) seconds; a failed delivery is tried again after each
 # of these waits in turn (5 s, 1 min, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 20 h: about 3 days), then
@@ -316,6 +313,7 @@ CRONJOBS = [
     (BILLING_DAILY_SCHEDULE, "django.core.management.call_command", ["billing_daily"]),
     ("*/15 * * * *", "billing.notifications.notifications_send_pending"),
     ("*/15 * * * *", "billing.document_mail.documents_email_pending"),
+    ("20 * * * *", "billing.api.idempotency.idempotency_keys_purge"),
 ]
 
 LOGGING = {

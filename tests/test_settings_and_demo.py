@@ -81,5 +81,6 @@ def test_cron_runs_billing_at_00_30_sync_ips_at_03_15_sync_accounts_at_03_45_and
     assert others == [
         ("*/15 * * * *", "billing.notifications.notifications_send_pending"),
         ("*/15 * * * *", "billing.document_mail.documents_email_pending"),
+        ("20 * * * *", "billing.api.idempotency.idempotency_keys_purge"),
     ]
     assert {"sync_ips", "sync_accounts", "recover_operations", "billing_daily"} <= set(get_commands())

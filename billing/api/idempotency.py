@@ -12,6 +12,7 @@ finished (its process died, which rolled its work back) may be taken over.
 
 import hashlib
 import json
+import logging
 from datetime import timedelta
 from functools import wraps
 
@@ -26,6 +27,8 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from billing.api.errors import ApiError
 from billing.api.models import IdempotencyRecord
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 KEY_MAX_LENGTH = 255
@@ -62,7 +65,7 @@ def _fingerprint(request) -> str:
 def _claim(request, key: str, fingerprint: str) -> IdempotencyRecord | Response:
     now = timezone.now()
     mine = IdempotencyRecord.objects.filter(user=request.user)
-    mine.filter(created_at__lt=now - timedelta(seconds=settings.API_IDEMPOTENCY_KEY_TTL)).delete()
+    mine.filter(key=key, created_at__lt=now - timedelta(seconds=settings.API_IDEMPOTENCY_KEY_TTL)).delete()
     mine.filter(key=key, status_code__isnull=True, created_at__lt=now - timedelta(seconds=settings.API_IDEMPOTENCY_STALE_AFTER)).delete()
     try:
         with transaction.atomic():
@@ -101,3 +104,11 @@ def idempotent(action):
         return response
 
     return extend_schema(parameters=[HEADER_PARAMETER])(run)
+
+
+def idempotency_keys_purge() -> int:
+    """Forget the answers older than API_IDEMPOTENCY_KEY_TTL (cron, hourly); returns how many."""
+    cutoff = timezone.now() - timedelta(seconds=settings.API_IDEMPOTENCY_KEY_TTL)
+    deleted, _by_model = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    logger.info("Purged %d expired idempotency keys", deleted)
+    return deleted
