@@ -23,6 +23,7 @@ from billing import (
 )
 from billing.admin_actions import ReadOnlyMixin, bulk_action
 from billing.admin_service_change import ServiceChangeAdminMixin
+from billing.api import admin as api_admin  # noqa: F401 - API tokens: made with the secret shown once, revoked
 from billing.choices import LedgerEntryKind, PanelAction, ProductType, ResourceKind, ServiceStatus, SuspendReason
 from billing.cycle_rules import day_start, local_date, today
 from billing.forms import add_service_errors

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from billing import document_views, profile, views
+from billing import api_token_views, document_views, profile, views
 
 # The language switch lives inside the language prefix too: Django can only translate the
 # page address it returns to when it resolves that address in the page's own language.
@@ -36,6 +36,8 @@ urlpatterns += i18n_patterns(
     path("account/services/<int:service_id>/panel/", views.service_panel_login, name="service_panel_login"),
     path("account/notifications/", views.notifications, name="notifications"),
     path("account/profile/", profile.profile, name="profile"),
+    path("account/api-tokens/", api_token_views.api_tokens, name="api_tokens"),
+    path("account/api-tokens/<int:token_id>/revoke/", api_token_views.api_token_revoke, name="api_token_revoke"),
     path("account/invoices/", document_views.documents, name="documents"),
     path("account/invoices/<int:document_id>/", document_views.document_detail, name="document_detail"),
     path("account/invoices/<int:document_id>/pdf/", document_views.document_download, name="document_download"),

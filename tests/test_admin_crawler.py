@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
+from billing.api.tokens import token_create
 from billing.choices import BillingAction, BillingOutcome, BillingPeriod, DocumentKind, LedgerEntryKind, NotificationKind, ResourceKind
 from billing.models import BillingRun, BillingRunItem, EncryptionKeyCheck
 from billing.notifications import notify
@@ -84,6 +85,7 @@ def every_model_has_rows(db, staff_user, settings):
     sync = AccountSyncRun.objects.create(module=module, status=AccountSyncRun.Status.DONE, found=1, finished_at=now)
     missing = StoredText(gettext_noop("The panel has no account %(login)s."), {"login": "user1"})
     AccountSyncFinding.objects.create(run=sync, kind=AccountSyncFinding.Kind.MISSING, service=paid, login="user1", details=missing)
+    token_create(user=user, name="Shop site", scopes=["read", "write"])
 
 
 def superuser_request(user):

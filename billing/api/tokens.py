@@ -5,8 +5,11 @@ import hmac
 import secrets
 from datetime import datetime
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -34,11 +37,26 @@ def scopes_clean(scopes) -> list[str]:
     return [scope for scope in ApiScope.values if scope in wanted]
 
 
+def token_check(*, user, expires_at: datetime | None) -> None:
+    """Whether `user` may get one more token expiring at `expires_at`; call it inside the transaction that makes it.
+
+    The user's row stays locked until that transaction ends, so two requests at once cannot both pass the limit.
+    """
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": _("The expiry must be in the future.")}, code="invalid")
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    if live_tokens(user=user).count() >= settings.API_TOKENS_PER_USER_MAX:
+        raise ValidationError(
+            _("This user already has %(limit)d live API tokens, the most allowed: revoke one that is no longer used first."),
+            code="too_many_tokens",
+            params={"limit": settings.API_TOKENS_PER_USER_MAX},
+        )
+
+
 @transaction.atomic
 def token_create(*, user, name: str, scopes, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
     """Make a token for `user`; the returned plaintext is the only time its secret exists outside the caller."""
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": _("The expiry must be in the future.")}, code="invalid")
+    token_check(user=user, expires_at=expires_at)
     prefix = secrets.token_hex(PREFIX_BYTES)
     secret = secrets.token_urlsafe(SECRET_BYTES)
     token = ApiToken(user=user, name=name, prefix=prefix, secret_hash=_digest(secret), scopes=scopes_clean(scopes), expires_at=expires_at)
@@ -69,6 +87,12 @@ def token_authenticate(plaintext: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+def live_tokens(*, user):
+    """The user's tokens that still authenticate: not revoked, not expired."""
+    now = timezone.now()
+    return ApiToken.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), user=user, revoked_at__isnull=True)
 
 
 def token_is_live(token: ApiToken) -> bool:
