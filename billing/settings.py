@@ -240,8 +240,6 @@ API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
 API_THROTTLE_ANON_RATE = env.str("API_THROTTLE_ANON_RATE", default="60/min")
 # How many live (not revoked, not expired) API tokens one user may hold.
 API_TOKENS_PER_USER_MAX = env.int("API_TOKENS_PER_USER_MAX", default=20)
-# How many live (not revoked, not expired) API tokens one user may hold.
-API_TOKENS_PER_USER_MAX = env.int("API_TOKENS_PER_USER_MAX", default=20)
 # How long an Idempotency-Key's answer is kept (seconds), and after how long an unfinished claim may be taken over.
 API_IDEMPOTENCY_KEY_TTL = env.int("API_IDEMPOTENCY_KEY_TTL", default=24 * 3600)
 API_IDEMPOTENCY_STALE_AFTER = env.int("API_IDEMPOTENCY_STALE_AFTER", default=600)
