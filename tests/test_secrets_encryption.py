@@ -29,6 +29,7 @@ def test_every_secret_field_is_encrypted_and_fails_safe():
         "ipam_sync.IPmanagerIntegration.admin_password",
         "provisioning.Operation.secret",
         "billing.EncryptionKeyCheck.token",
+        "billing.WebhookEndpoint.secret",
     }
 
 
