@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing.api.tokens import token_create
 from billing.choices import LedgerEntryKind
 from billing.models import LedgerEntry
 from billing.services import ledger_entry_add
@@ -19,6 +20,7 @@ from tests.factories import (
     ServiceFactory,
     TariffPlanFactory,
     TariffResourceFactory,
+    UserFactory,
 )
 
 
@@ -64,6 +66,11 @@ def add_assignments(count, staff_user):
     IPAssignmentFactory.create_batch(count)
 
 
+def add_api_tokens(count, staff_user):
+    for number in range(count):
+        token_create(user=UserFactory(), name=f"Integration {number}", scopes=["read", "write"])
+
+
 # Changelist, how to add rows to it, and the most queries its page may run (whatever the row count).
 CHANGELISTS = [
     pytest.param("admin:billing_client_changelist", add_clients, 5, id="clients-with-balance"),
@@ -74,6 +81,7 @@ CHANGELISTS = [
     pytest.param("admin:provisioning_processingmodule_changelist", add_modules, 6, id="processing-modules"),
     pytest.param("admin:ipam_sync_ipmanagerintegration_changelist", add_integrations, 5, id="ipmanager-integrations"),
     pytest.param("admin:ipam_sync_ipassignment_changelist", add_assignments, 7, id="ip-assignments"),
+    pytest.param("admin:billing_apitoken_changelist", add_api_tokens, 5, id="api-tokens"),
 ]
 
 
