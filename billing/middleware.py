@@ -3,6 +3,7 @@
 import re
 
 from django.http import HttpResponseBadRequest
+from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import get_language_from_path
 from django.utils.translation import gettext as _
@@ -26,6 +27,23 @@ class InvalidHeadersMiddleware:
             if name.startswith("HTTP_") and isinstance(value, str) and _INVALID_HEADER_VALUE.search(value):
                 return HttpResponseBadRequest(_("A header of this request holds control characters."))
         return self.get_response(request)
+
+class ApiLanguageMiddleware:
+    """The API speaks the language of the request's Accept-Language (or of the site's language cookie).
+
+    LocaleMiddleware gives every address without a language prefix the default language, since the
+    pages' prefix (/ru/) chooses theirs; the API's addresses have none.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith("/api/"):
+            request.LANGUAGE_CODE = translation.get_language_from_request(request)
+            translation.activate(request.LANGUAGE_CODE)
+        return self.get_response(request)
+
 
 # The client area (balances, payments, panel passwords), the login and password pages, and the API.
 PRIVATE_PREFIXES = ("/account/", "/accounts/", "/api/v1/")

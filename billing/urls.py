@@ -43,3 +43,6 @@ urlpatterns += i18n_patterns(
     path("account/invoices/<int:document_id>/pdf/", document_views.document_download, name="document_download"),
     prefix_default_language=False,
 )
+
+# An unhandled error under /api/ answers the API's JSON error shape; the pages keep Django's 500 page.
+handler500 = "billing.api.errors.server_error"

@@ -6,11 +6,14 @@ language (LocaleMiddleware reads Accept-Language), and their codes.
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -91,3 +94,25 @@ def exception_handler(error, context):
 
 def _headers(response) -> dict:
     return {name: value for name, value in response.items() if name in ("Retry-After", "WWW-Authenticate", "Allow")}
+
+
+class UnknownPath(APIView):
+    """Any /api/ address that names nothing: a 404 in the error shape, whatever the method or credentials."""
+
+    schema = None
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise exceptions.NotFound()
+
+    options = http_method_not_allowed
+
+
+def server_error(request):
+    """handler500: an API client gets the error shape, never an HTML page (and the pages keep theirs)."""
+    if request.path.startswith("/api/"):
+        message = _("Something went wrong on our side; the error was recorded. Try again later.")
+        return JsonResponse({"code": "server_error", "message": message, "fields": {}}, status=500)
+    return defaults.server_error(request)

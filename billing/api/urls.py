@@ -3,11 +3,11 @@
 Each resource module registers its viewsets on `router` here, one line each.
 """
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from billing.api import catalog, schema  # noqa: F401 (schema registers the bearer token's OpenAPI scheme)
+from billing.api import catalog, errors, schema  # noqa: F401 (schema registers the bearer token's OpenAPI scheme)
 
 router = SimpleRouter(trailing_slash=False)
 router.register("tariffs", catalog.TariffViewSet, basename="tariff")
@@ -17,4 +17,6 @@ urlpatterns = [
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: an address under /api/ that nothing above matched answers a JSON 404, not the site's HTML page.
+    re_path(r"", errors.UnknownPath.as_view(), name="api-unknown"),
 ]
