@@ -235,6 +235,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "billing.api.schema.add_error_responses"],
+    # Choice sets sharing a field name ("kind", "status") get names of their own instead of hashed ones.
+    "ENUM_NAME_OVERRIDES": {
+        "LedgerEntryKindEnum": "billing.choices.LedgerEntryKind",
+        "StaffLedgerEntryKindEnum": "billing.admin.STAFF_LEDGER_KINDS",
+        "DocumentKindEnum": "billing.choices.DocumentKind",
+        "PaymentStatusEnum": "billing.choices.PaymentStatus",
+        "BillingRunStatusEnum": "billing.choices.BillingRunStatus",
+        "SyncRunStatusEnum": "ipam_sync.models.SyncRun.Status",
+    },
 }
 # Requests per token (or per signed-in user) and per address without credentials: "600/min", "10/s"; empty = no limit.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")

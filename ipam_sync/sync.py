@@ -56,7 +56,29 @@ def sync_ips_run(
     release_foreign: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> SyncRun:
-    run = _start(integration, dry_run=dry_run)
+    run = sync_ips_start(integration=integration, dry_run=dry_run)
+    return sync_ips_continue(run=run, max_release=max_release, force=force, release_foreign=release_foreign, progress=progress)
+
+
+def sync_ips_start(*, integration: IPmanagerIntegration, dry_run: bool = False) -> SyncRun:
+    """Record a run of the integration now, without calling the panel (SyncBusy while another one is under way).
+
+    The API answers with it at once; a task does the panel work with sync_ips_continue.
+    """
+    return _start(integration, dry_run=dry_run)
+
+
+def sync_ips_continue(
+    *,
+    run: SyncRun,
+    max_release: int,
+    force: bool = False,
+    release_foreign: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> SyncRun:
+    """Do the work of a run sync_ips_start recorded; a run no longer running (given up as stale) is left as it is."""
+    if run.status != SyncRun.Status.RUNNING:
+        return run
     try:
         return _run(run, max_release=max_release, force=force, release_foreign=release_foreign, progress=progress)
     except Exception as error:

@@ -7,13 +7,21 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from billing.api import catalog, errors, schema  # noqa: F401 (schema registers the bearer token's OpenAPI scheme)
+from billing.api import catalog, errors, money_api, runs_api, schema  # noqa: F401 (schema registers the bearer token's OpenAPI scheme)
 
 router = SimpleRouter(trailing_slash=False)
 router.register("tariffs", catalog.TariffViewSet, basename="tariff")
+router.register("clients", money_api.ClientViewSet, basename="client")
+router.register("ledger", money_api.LedgerViewSet, basename="ledger")
+router.register("payments", money_api.PaymentViewSet, basename="payment")
+router.register("documents", money_api.DocumentViewSet, basename="document")
+router.register("events", money_api.EventViewSet, basename="event")
+router.register("billing-runs", runs_api.BillingRunViewSet, basename="billing-run")
+router.register("sync-runs", runs_api.SyncRunViewSet, basename="sync-run")
 
 urlpatterns = [
     path("v1/me", catalog.MeView.as_view(), name="api-me"),
+    path("v1/balance", money_api.BalanceView.as_view(), name="api-balance"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
