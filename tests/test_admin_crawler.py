@@ -23,6 +23,8 @@ from billing.notifications import notify
 from billing.payments import payment_start
 from billing.services import client_register, ledger_entry_add, order_place, service_pay
 from billing.stored_text import StoredText
+from billing.webhooks.delivery import secret_generate
+from billing.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from provisioning.choices import AttemptOutcome, OperationStatus
 from provisioning.models import AccountSyncFinding, AccountSyncRun
 from provisioning.tasks import run_operation
@@ -85,6 +87,12 @@ def every_model_has_rows(db, staff_user, settings):
     sync = AccountSyncRun.objects.create(module=module, status=AccountSyncRun.Status.DONE, found=1, finished_at=now)
     missing = StoredText(gettext_noop("The panel has no account %(login)s."), {"login": "user1"})
     AccountSyncFinding.objects.create(run=sync, kind=AccountSyncFinding.Kind.MISSING, service=paid, login="user1", details=missing)
+    # A webhook endpoint and a delivery of the paid order's invoice.issued event that it gave up on after a 500.
+    hooks = "https://hooks.example.com/billing"
+    endpoint = WebhookEndpoint.objects.create(url=hooks, secret=secret_generate(), event_types=["invoice.issued"])
+    event = WebhookEvent.objects.first()
+    delivery = WebhookDelivery.objects.create(event=event, endpoint=endpoint, status=DeliveryStatus.FAILED, attempts=1)
+    WebhookAttempt.objects.create(delivery=delivery, response_status=500, error="The endpoint did not answer with a 2xx status.")
     token_create(user=user, name="Shop site", scopes=["read", "write"])
 
 

@@ -12,6 +12,7 @@ from billing.api.tokens import token_create
 from billing.choices import LedgerEntryKind
 from billing.models import LedgerEntry
 from billing.services import ledger_entry_add
+from billing.webhooks.models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from tests.factories import (
     ClientFactory,
     IPAssignmentFactory,
@@ -66,6 +67,17 @@ def add_assignments(count, staff_user):
     IPAssignmentFactory.create_batch(count)
 
 
+def add_webhook_events(count, staff_user):
+    for _ in range(count):
+        WebhookEvent.objects.create(type=EventType.SERVICE_RENEWED, data={"id": 1})
+
+
+def add_webhook_deliveries(count, staff_user):
+    endpoint = WebhookEndpoint.objects.create(url=f"https://hooks{count}.example.com/", secret="whsec_c2VjcmV0", event_types=[])
+    for _ in range(count):
+        WebhookDelivery.objects.create(event=WebhookEvent.objects.create(type=EventType.SERVICE_RENEWED, data={}), endpoint=endpoint)
+
+
 def add_api_tokens(count, staff_user):
     for number in range(count):
         token_create(user=UserFactory(), name=f"Integration {number}", scopes=["read", "write"])
@@ -81,6 +93,8 @@ CHANGELISTS = [
     pytest.param("admin:provisioning_processingmodule_changelist", add_modules, 6, id="processing-modules"),
     pytest.param("admin:ipam_sync_ipmanagerintegration_changelist", add_integrations, 5, id="ipmanager-integrations"),
     pytest.param("admin:ipam_sync_ipassignment_changelist", add_assignments, 7, id="ip-assignments"),
+    pytest.param("admin:billing_webhookevent_changelist", add_webhook_events, 7, id="webhook-events"),
+    pytest.param("admin:billing_webhookdelivery_changelist", add_webhook_deliveries, 7, id="webhook-deliveries"),
     pytest.param("admin:billing_apitoken_changelist", add_api_tokens, 5, id="api-tokens"),
 ]
 
