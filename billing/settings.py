@@ -209,7 +209,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # The API at /api/v1/ (billing/api/): bearer tokens or a browser session with CSRF; one error shape.
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "billing.api.schema.ApiAutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "billing.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -103,7 +103,10 @@ def idempotent(action):
         IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
         return response
 
-    return extend_schema(parameters=[HEADER_PARAMETER])(run)
+    # Read by billing.api.schema.ApiAutoSchema, which documents the header: an extend_schema here would be
+    # lost under an @action placed above this decorator (the action replaces the function's schema kwargs).
+    run.idempotent = True
+    return run
 
 
 def idempotency_keys_purge() -> int:

@@ -1,8 +1,9 @@
 """What drf-spectacular cannot see by itself: the bearer tokens and the one error shape of every answer."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 
-from billing.api.idempotency import HEADER
+from billing.api.idempotency import HEADER, HEADER_PARAMETER
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -15,6 +16,17 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An API token `<prefix>.<secret>`, made in the client area or the admin.",
         }
+
+
+class ApiAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, plus the Idempotency-Key header of every action wrapped by @idempotent."""
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        handler = getattr(self.view, getattr(self.view, "action", None) or self.method.lower(), None)
+        if getattr(handler, "idempotent", False):
+            parameters = [*parameters, HEADER_PARAMETER]
+        return parameters
 
 
 ERROR_SCHEMA = {

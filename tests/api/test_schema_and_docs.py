@@ -1,4 +1,4 @@
-"""The OpenAPI schema is valid and says what the API does (bearer tokens, Idempotency-Key, the error shape); the docs page is self-hosted."""
+"""The OpenAPI schema is valid and tells what the API does (bearer tokens, Idempotency-Key, error shape); the docs page is self-hosted."""
 
 import re
 
@@ -48,7 +48,7 @@ def _handlers():
     for path, _regex, method, callback in EndpointEnumerator().get_api_endpoints():
         actions = getattr(callback, "actions", None)
         name = actions[method.lower()] if actions else method.lower()
-        yield path, method.lower(), getattr(callback.cls, name)
+        yield path.replace("{pk}", "{id}"), method.lower(), getattr(callback.cls, name)  # the schema says id, as spectacular does
 
 
 def test_every_idempotent_post_documents_the_idempotency_key_header_and_its_two_errors(schema):
