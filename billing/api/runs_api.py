@@ -122,8 +122,6 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             run = sync_ips_start(integration=given.validated_data["integration"], dry_run=True)
         except SyncBusy:
-            raise ApiError(
-                _("A synchronization of this integration is already running."), code="sync_in_progress", status=409
-            ) from None
+            raise ApiError(_("A synchronization of this integration is already running."), code="sync_in_progress", status=409) from None
         transaction.on_commit(lambda: sync_ips_dry_run.enqueue(run.pk))
         return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -59,7 +59,8 @@ def test_staff_read_sync_runs_filtered_by_integration(staff, integration):
 
     rows = staff.get(f"/api/v1/sync-runs?integration={integration.pk}").json()["results"]
 
-    assert [(row["id"], row["integration_name"], row["dry_run"], row["listed"]) for row in rows] == [(mine.pk, "IPmanager Moscow", True, 12)]
+    listed = [(row["id"], row["integration_name"], row["dry_run"], row["listed"]) for row in rows]
+    assert listed == [(mine.pk, "IPmanager Moscow", True, 12)]
     assert staff.get(f"/api/v1/sync-runs/{other.pk}").json()["message"] == "Dry run: 0 to release, 0 to mark allocated."
 
 
