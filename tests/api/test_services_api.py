@@ -131,7 +131,9 @@ def test_another_clients_service_is_a_404_for_reading_and_for_every_action(api, 
 
     assert api.get(f"/api/v1/services/{theirs.pk}", **auth).status_code == 404
     for path in ("renew", "pay", "suspend", "resume", "delete", "change", "change/preview"):
-        answer = api.post(f"/api/v1/services/{theirs.pk}/{path}", {"periods": 1, "confirm": True}, format="json", HTTP_IDEMPOTENCY_KEY=path, **auth)
+        answer = api.post(
+            f"/api/v1/services/{theirs.pk}/{path}", {"periods": 1, "confirm": True}, format="json", HTTP_IDEMPOTENCY_KEY=path, **auth
+        )
         assert answer.status_code == 404, path
         assert answer.json()["code"] == "not_found"
     assert api.patch(f"/api/v1/services/{theirs.pk}", {"auto_renew": False}, format="json", **auth).status_code == 404
@@ -148,7 +150,9 @@ def test_without_a_token_401_and_a_read_token_cannot_write(api, ann):
     service = active_service(customer)
 
     assert api.get("/api/v1/services").status_code == 401
-    refused = api.post(f"/api/v1/services/{service.pk}/renew", {"periods": 1}, format="json", HTTP_IDEMPOTENCY_KEY="r", **bearer(user, "read"))
+    refused = api.post(
+        f"/api/v1/services/{service.pk}/renew", {"periods": 1}, format="json", HTTP_IDEMPOTENCY_KEY="r", **bearer(user, "read")
+    )
 
     assert refused.status_code == 403
     assert refused.json()["code"] == "permission_denied"
@@ -180,7 +184,7 @@ def test_the_list_reads_200_services_in_a_fixed_number_of_queries(api, django_as
     customer, user = client_user()
     auth = bearer(StaffUserFactory() if who == "staff" else user)
     tariff = TariffPlanFactory()
-    for number in range(200):
+    for _ in range(200):
         service = ServiceFactory(client=customer, tariff=tariff)
         ServiceResourceFactory(service=service)
         IPAssignmentFactory(service=service)
@@ -348,7 +352,7 @@ def test_a_renewal_for_too_many_periods_says_so_in_the_requests_language_and_cha
 
     assert english.status_code == russian.status_code == 400
     assert english.json()["fields"] == {"periods": ["Renew for 1 to 12 periods."]}
-    assert russian.json()["fields"] == {"periods": ["Продлить можно на 1–12 периодов."]}
+    assert russian.json()["fields"] == {"periods": ["Продлить можно на 1–12 периодов."]}  # noqa: RUF001 (the translation's dash)
     assert charges(customer) == []
     service.refresh_from_db()
     assert service.expires_at == utc(2026, 2, 28, 10)
@@ -415,7 +419,11 @@ def test_a_change_charges_the_rest_of_the_period_and_queues_the_new_limits(api, 
     service, big = upgrade
 
     answer = api.post(
-        f"/api/v1/services/{service.pk}/change", {"tariff": big.pk, "expected_price": "10.00"}, format="json", HTTP_IDEMPOTENCY_KEY="c", **auth
+        f"/api/v1/services/{service.pk}/change",
+        {"tariff": big.pk, "expected_price": "10.00"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="c",
+        **auth,
     )
 
     assert answer.status_code == 202, answer.content
@@ -431,7 +439,9 @@ def test_a_change_to_a_tariff_not_offered_says_so_and_charges_nothing(api, ann, 
     elsewhere = TariffPlanFactory(monthly_price=Decimal("40.00"))
 
     for path in ("change/preview", "change"):
-        answer = api.post(f"/api/v1/services/{service.pk}/{path}", {"tariff": elsewhere.pk}, format="json", HTTP_IDEMPOTENCY_KEY="c", **auth)
+        answer = api.post(
+            f"/api/v1/services/{service.pk}/{path}", {"tariff": elsewhere.pk}, format="json", HTTP_IDEMPOTENCY_KEY="c", **auth
+        )
         assert answer.status_code == 400
         assert answer.json()["fields"] == {"tariff": [f"Service #{service.pk} cannot be changed to this tariff."]}
     assert charges(customer) == []
