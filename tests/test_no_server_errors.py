@@ -16,6 +16,7 @@ from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from billing.api.models import ApiToken
 from billing.choices import BillingPeriod, LedgerEntryKind, PanelAction, PaymentStatus, ResourceKind, ServiceStatus
 from billing.models import LedgerEntry, Payment, Service, ServiceResource
 from billing.payments import MAX_TOPUP, MIN_TOPUP, callback_signature, payment_start
@@ -142,6 +143,7 @@ def client_pages(shop):
         reverse("service_renew", args=[shop["active"].pk]),
         reverse("notifications"),
         reverse("password_change"),
+        reverse("api_tokens"),
     ]
 
 
@@ -325,6 +327,21 @@ def test_service_pay_actions_and_show_password_with_hostile_values_answer_withou
     assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [Decimal("-300.00"), Decimal("1000.00")]
     assert list(Operation.objects.values_list("service", "action")) == [(unpaid.pk, PanelAction.OPEN)]
     assert Service.objects.get(pk=active.pk).status == ServiceStatus.ACTIVE
+
+
+def test_api_tokens_page_with_hostile_values_answers_without_server_error_and_makes_only_named_read_tokens(shop, fuzz):
+    logged_in(fuzz, shop)
+    valid = {"name": "Shop site", "scopes": "read", "expires": "90", "password": PASSWORD}
+    for field in ["name", "scopes", "expires", "password"]:  # the password last: wrong ones lock the login out
+        for value in HOSTILE:
+            fuzz.open(reverse("api_tokens"), {**valid, field: value}, method="post")
+            fuzz.open(reverse("api_token_revoke", args=[1]), {"confirm": value}, method="post")
+            fuzz.browser.force_login(shop["user"])
+
+    assert not fuzz.failures, fuzz.report()
+    # Only a hostile value that is a fine name (stripped, as names are) made a token, and each one as asked: read only.
+    assert set(ApiToken.objects.values_list("name", flat=True)) <= {value.strip() for value in HOSTILE}
+    assert all(scopes == ["read"] for scopes in ApiToken.objects.values_list("scopes", flat=True))
 
 
 def test_renew_now_and_auto_renew_with_hostile_values_answer_without_server_error_and_charge_nothing(shop, fuzz):
