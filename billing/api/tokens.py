@@ -75,7 +75,8 @@ def token_revoke(*, token: ApiToken) -> ApiToken:
 def token_authenticate(plaintext: str) -> ApiToken | None:
     """The live token `plaintext` names, with its user; None for anything else (malformed, wrong, revoked, expired)."""
     prefix, dot, secret = plaintext.partition(".")
-    if not dot or not prefix or not secret or len(prefix) > 16:
+    # Prefixes are hex: anything else (a NUL byte, which PostgreSQL refuses in a query) is no token.
+    if not dot or not secret or len(prefix) > 16 or not (prefix.isascii() and prefix.isalnum()):
         return None
     token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
     if token is None or not hmac.compare_digest(token.secret_hash, _digest(secret)):
