@@ -7,6 +7,7 @@ IP assignments: read only; a client sees its own services' addresses, staff ever
 """
 
 import django_filters
+from django import forms
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -19,6 +20,21 @@ from billing.api.permissions import ScopePermission, StaffOnly, own_rows, staff_
 from ipam_sync.models import IPAssignment
 from provisioning.models import Operation
 from provisioning.services import operation_resolve, operation_retry
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row's id: a whole number the database can hold (a float or a huge number is a 400, not a failed query)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=2**63 - 1, **kwargs)
+
+
+class AddressFilter(django_filters.CharFilter):
+    """An IPv4 or IPv6 address, checked before it reaches the database's address column."""
+
+    field_class = forms.GenericIPAddressField
 
 
 class OperationSerializer(serializers.ModelSerializer):
@@ -43,7 +59,7 @@ class OperationSerializer(serializers.ModelSerializer):
 
 
 class OperationFilter(django_filters.FilterSet):
-    service = django_filters.NumberFilter(field_name="service_id")
+    service = IdFilter(field_name="service_id")
 
     class Meta:
         model = Operation
@@ -99,7 +115,8 @@ class IPAssignmentSerializer(serializers.ModelSerializer):
 
 
 class IPAssignmentFilter(django_filters.FilterSet):
-    service = django_filters.NumberFilter(field_name="service_id")
+    service = IdFilter(field_name="service_id")
+    address = AddressFilter()
     status = django_filters.ChoiceFilter(choices=[("live", _("live")), ("released", _("released"))], method="filter_status")
 
     class Meta:

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from billing.api.errors import ApiError
 from billing.api.idempotency import idempotent
 from billing.api.models import ApiScope
-from billing.api.operations_api import OperationSerializer
+from billing.api.operations_api import IdFilter, OperationSerializer
 from billing.api.permissions import acting_client, has_scope, own_rows, staff_may
 from billing.changes import service_change, service_change_quote
 from billing.choices import BillingPeriod, PanelAction, ProductType, ServiceStatus, SuspendReason
@@ -74,6 +74,9 @@ class ServiceSerializer(serializers.ModelSerializer):
     currency = serializers.CharField(source="tariff.currency", read_only=True)
     first_payment = serializers.DecimalField(
         max_digits=12, decimal_places=2, read_only=True, help_text="What paying the order charges: the first period and the setup fee."
+    )
+    suspend_reason = serializers.CharField(
+        read_only=True, help_text="Why a suspended service is: nonpayment, staff, client or abuse; empty when not suspended."
     )
     pending_action = serializers.CharField(
         read_only=True, allow_null=True, help_text="The panel action on its way for this service, if any."
@@ -207,8 +210,8 @@ class PanelPasswordSerializer(serializers.Serializer):
 
 class ServiceFilter(django_filters.FilterSet):
     product_type = django_filters.ChoiceFilter(field_name="tariff__product_type", choices=ProductType.choices)
-    client = django_filters.NumberFilter(field_name="client_id")
-    tariff = django_filters.NumberFilter(field_name="tariff_id")
+    client = IdFilter(field_name="client_id")
+    tariff = IdFilter(field_name="tariff_id")
     expires_before = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="lt")
     expires_after = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="gte")
 
