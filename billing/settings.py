@@ -135,10 +135,11 @@ RQ_QUEUES = {"default": {"URL": env.str("REDIS_URL", default="redis://127.0.0.1:
 if TASKS["default"]["BACKEND"] == "django_tasks_rq.RQBackend":
     # Only then: django_rq brings the worker command and a queues page in the admin, which needs Redis.
     INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    DATABASE_ROUTERS = ["billing.db_routers.NoTablesForDjangoRQ"]
 
 # `default` is each process's own memory (the rendered shop-window); `shared` is seen by every worker
 # on every host (the shop-window's version, see billing/shop_cache.py): a database table that
-# `migrate` creates, or redis://HOST:6379/1 (needs the redis package).
+# `migrate` creates, or redis://HOST:6379/1.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "shared": env.cache_url("SHARED_CACHE_URL", default="dbcache://billing_shared_cache"),
