@@ -122,6 +122,9 @@ def test_ip_assignments_are_the_clients_own_or_every_one_for_staff(api, ann, sta
     assert ids(api.get(f"/api/v1/ip-assignments?service={other.service_id}", **auth)) == []
     assert api.get(f"/api/v1/ip-assignments/{other.pk}", **auth).status_code == 404
     assert api.get("/api/v1/ip-assignments?status=gone", **staff).status_code == 400
+    for query, field in (("address=nonsense", "address"), ("service=1.5", "service"), ("service=99999999999999999999", "service")):
+        answer = api.get(f"/api/v1/ip-assignments?{query}", **staff)
+        assert (answer.status_code, list(answer.json()["fields"])) == (400, [field]), query
     row = api.get(f"/api/v1/ip-assignments/{released.pk}", **auth).json()
     assert (row["address"], row["status"], row["service"]) == ("10.0.0.2", "released", mine.service_id)
     assert api.post("/api/v1/ip-assignments", {}, format="json", **staff).status_code == 405
