@@ -244,6 +244,9 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "billing.choices.PaymentStatus",
         "BillingRunStatusEnum": "billing.choices.BillingRunStatus",
         "SyncRunStatusEnum": "ipam_sync.models.SyncRun.Status",
+        "ResourceKindEnum": "billing.choices.ResourceKind",
+        "ServiceStatusEnum": "billing.choices.ServiceStatus",
+        "OperationStatusEnum": "provisioning.choices.OperationStatus",
     },
 }
 # Requests per token (or per signed-in user) and per address without credentials: "600/min", "10/s"; empty = no limit.

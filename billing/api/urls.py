@@ -7,10 +7,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from billing.api import catalog, errors, money_api, runs_api, schema  # noqa: F401 (schema registers the bearer token's OpenAPI scheme)
+from billing.api import catalog, errors, money_api, operations_api, runs_api, schema, services_api  # noqa: F401 (schema registers the bearer token's OpenAPI scheme)
 
 router = SimpleRouter(trailing_slash=False)
 router.register("tariffs", catalog.TariffViewSet, basename="tariff")
+router.register("services", services_api.ServiceViewSet, basename="service")
+router.register("operations", operations_api.OperationViewSet, basename="operation")
+router.register("ip-assignments", operations_api.IPAssignmentViewSet, basename="ip-assignment")
 router.register("clients", money_api.ClientViewSet, basename="client")
 router.register("ledger", money_api.LedgerViewSet, basename="ledger")
 router.register("payments", money_api.PaymentViewSet, basename="payment")
