@@ -12,7 +12,9 @@ from decimal import Decimal
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -62,7 +64,18 @@ BODY_REFERENCES = {"tariff": "tariffs", "client": "clients", "service": "service
 
 
 @pytest.fixture
-def fuzz_world(db, settings):
+def keep_test_connection():
+    """The WSGI app closes the database connection after each request, which would end the test's transaction
+    (on PostgreSQL): as Django's test client does, it does not while the test runs."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_world(db, settings, keep_test_connection):
     """Objects of a client and of another client, and a staff user; returns the known ids per resource path."""
     settings.API_THROTTLE_RATE = ""
     settings.API_THROTTLE_ANON_RATE = ""
