@@ -31,6 +31,7 @@ from billing.locks import lock_objects
 from billing.models import Service
 from billing.services import NothingToDo, service_period_start, service_resume_if_paid, service_status_change
 from billing.stored_text import StoredText
+from billing.task_queue import enqueue
 from billing.webhooks.events import event_record
 from billing.webhooks.models import EventType
 from billing.webhooks.payloads import operation_payload
@@ -92,10 +93,7 @@ def _busy(service_id: int) -> ValidationError:
 def _enqueue(operation_id: int, run_after=None) -> None:
     from provisioning.tasks import run_operation
 
-    if run_after and run_after > timezone.now() and run_operation.get_backend().supports_defer:
-        run_operation.using(run_after=run_after).enqueue(operation_id)
-    else:
-        run_operation.enqueue(operation_id)
+    enqueue(run_operation, operation_id, run_after=run_after)
 
 
 def _worker() -> str:

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_noop
 from standardwebhooks import Webhook
 
 from billing.secret_fields import SecretUnreadable
+from billing.task_queue import enqueue
 from billing.webhooks.addresses import webhook_url_check
 from billing.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -69,10 +70,7 @@ def signed_headers(*, secret: str, event_id: str, body: str, at: datetime) -> di
 def delivery_enqueue(delivery_id: int, run_after=None) -> None:
     from billing.webhooks.tasks import deliver_webhook
 
-    if run_after and run_after > timezone.now() and deliver_webhook.get_backend().supports_defer:
-        deliver_webhook.using(run_after=run_after).enqueue(delivery_id)
-    else:
-        deliver_webhook.enqueue(delivery_id)
+    enqueue(deliver_webhook, delivery_id, run_after=run_after)
 
 
 def _claim(delivery_id: int) -> datetime | None:
