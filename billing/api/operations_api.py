@@ -7,7 +7,6 @@ IP assignments: read only; a client sees its own services' addresses, staff ever
 """
 
 import django_filters
-from django import forms
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -16,25 +15,11 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from billing.api.filters import AddressFilter, IdFilter
 from billing.api.permissions import ScopePermission, StaffOnly, own_rows, staff_may
 from ipam_sync.models import IPAssignment
 from provisioning.models import Operation
 from provisioning.services import operation_resolve, operation_retry
-
-
-class IdFilter(django_filters.NumberFilter):
-    """A row's id: a whole number the database can hold (a float or a huge number is a 400, not a failed query)."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, min_value=1, max_value=2**63 - 1, **kwargs)
-
-
-class AddressFilter(django_filters.CharFilter):
-    """An IPv4 or IPv6 address, checked before it reaches the database's address column."""
-
-    field_class = forms.GenericIPAddressField
 
 
 class OperationSerializer(serializers.ModelSerializer):

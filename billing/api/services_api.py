@@ -20,9 +20,10 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from billing.api.errors import ApiError
+from billing.api.filters import IdFilter, UtcIsoDateTimeFilter
 from billing.api.idempotency import idempotent
 from billing.api.models import ApiScope
-from billing.api.operations_api import IdFilter, OperationSerializer
+from billing.api.operations_api import OperationSerializer
 from billing.api.permissions import acting_client, has_scope, own_rows, staff_may
 from billing.changes import service_change, service_change_quote
 from billing.choices import BillingPeriod, PanelAction, ProductType, ServiceStatus, SuspendReason
@@ -212,8 +213,8 @@ class ServiceFilter(django_filters.FilterSet):
     product_type = django_filters.ChoiceFilter(field_name="tariff__product_type", choices=ProductType.choices)
     client = IdFilter(field_name="client_id")
     tariff = IdFilter(field_name="tariff_id")
-    expires_before = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="lt")
-    expires_after = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="gte")
+    expires_before = UtcIsoDateTimeFilter(field_name="expires_at", lookup_expr="lt")
+    expires_after = UtcIsoDateTimeFilter(field_name="expires_at", lookup_expr="gte")
 
     class Meta:
         model = Service

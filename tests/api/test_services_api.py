@@ -568,3 +568,18 @@ def test_a_service_without_a_password_says_so(api, ann):
 
     assert answer.status_code == 400
     assert answer.json()["code"] == "no_password"
+
+
+@pytest.mark.parametrize("value", ["0675-10-10T17:58:43.23+16:04", "0001-01-01T00:00:00+23:59", "not a time"])
+def test_a_time_filter_out_of_the_databases_range_is_a_400(value, django_user_model):
+    """PostgreSQL refuses UTC offsets beyond ±15:59 that Python accepts: the filter speaks UTC, and what has no UTC time is a 400."""
+    staff = django_user_model.objects.create_user("fuzzed-staff", is_staff=True)
+    _token, plaintext = token_create(user=staff, name="t", scopes=["read"])
+
+    response = APIClient().get("/api/v1/services", {"expires_before": value}, HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+
+    if value.startswith("0675"):
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 400
+        assert response.json()["fields"]["expires_before"]
