@@ -28,6 +28,7 @@ class InvalidHeadersMiddleware:
                 return HttpResponseBadRequest(_("A header of this request holds control characters."))
         return self.get_response(request)
 
+
 class ApiLanguageMiddleware:
     """The API speaks the language of the request's Accept-Language (or of the site's language cookie).
 
