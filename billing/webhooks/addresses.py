@@ -1,12 +1,15 @@
 """Where a webhook may be sent: http(s) to public addresses only, so an endpoint cannot reach into the private network.
 
 Checked when staff save an endpoint and again before every delivery (a name may resolve elsewhere by
-then). WEBHOOK_ALLOW_PRIVATE_ADDRESSES lifts the address rule for development, the tests and the demo.
+then). A delivery resolves the host once, checks every address and connects to one of those: a second
+lookup by the HTTP client could answer otherwise (DNS rebinding). WEBHOOK_ALLOW_PRIVATE_ADDRESSES lifts
+the address rule for development, the tests and the demo.
 """
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -34,23 +37,55 @@ def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in found]
 
 
-def webhook_url_check(url: str) -> None:
-    """Raise ValidationError unless a webhook may be sent to `url`."""
+@dataclass(frozen=True)
+class Destination:
+    url: str  # the URL with its host replaced by the checked address: what is connected to
+    host: str  # the URL's host (ASCII): sent for TLS (SNI) and the name the certificate must carry
+    host_header: str
+
+
+def _split(url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
+        host, _port = parts.hostname, parts.port  # .port raises ValueError for a bad port
     except ValueError:
         raise ValidationError(_("Enter a valid URL."), code="invalid") from None
     if parts.scheme not in SCHEMES:
         raise ValidationError(_("Webhooks are sent over http or https only."), code="scheme")
     if not host:
         raise ValidationError(_("Enter a valid URL."), code="invalid")
+    return parts
+
+
+def webhook_url_check(url: str) -> None:
+    """Raise ValidationError unless a webhook may be sent to `url`."""
     if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        return
-    refused = [str(address) for address in _resolve(host, port or SCHEMES[parts.scheme]) if _refused(address)]
-    if refused:
+        _split(url)
+    else:
+        webhook_destination(url)
+
+
+def webhook_destination(url: str) -> Destination:
+    """Where a delivery to `url` connects: its host resolved once, every address checked, the first one taken."""
+    parts = _split(url)
+    host, port = parts.hostname, parts.port
+    addresses = _resolve(host, port or SCHEMES[parts.scheme])
+    refused = [str(address) for address in addresses if _refused(address)]
+    if refused and not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         raise ValidationError(
             _("%(host)s is a loopback, private or reserved address (%(addresses)s): webhooks go to public addresses only.")
             % {"host": host, "addresses": ", ".join(refused)},
             code="private_address",
         )
+    address = addresses[0]
+    if ":" not in host:
+        host = host.encode("idna").decode()  # as resolving encoded it
+    netloc = f"[{address}]" if address.version == 6 else str(address)
+    host_header = f"[{host}]" if ":" in host else host
+    if port:
+        netloc += f":{port}"
+    if port not in (None, SCHEMES[parts.scheme]):
+        host_header += f":{port}"
+    userinfo = parts.netloc.rpartition("@")[0]  # kept: requests turns it into basic auth
+    url = parts._replace(netloc=f"{userinfo}@{netloc}" if userinfo else netloc).geturl()
+    return Destination(url=url, host=host, host_header=host_header)

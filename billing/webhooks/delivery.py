@@ -22,11 +22,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from requests.adapters import HTTPAdapter
 from standardwebhooks import Webhook
 
 from billing.secret_fields import SecretUnreadable
 from billing.task_queue import enqueue
-from billing.webhooks.addresses import webhook_url_check
+from billing.webhooks.addresses import Destination, webhook_destination
 from billing.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -85,13 +86,37 @@ def _claim(delivery_id: int) -> datetime | None:
     return lease if claimed else None
 
 
+class _HostAdapter(HTTPAdapter):
+    """Connects to the URL's address but speaks TLS with `host`: the name sent (SNI) and the one the certificate is checked against."""
+
+    def __init__(self, host: str):
+        self.host = host  # before super().__init__(), which makes the pool manager
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, server_hostname=self.host, **kwargs)  # urllib3 ignores it for http
+
+
+def _post(destination: Destination, *, body: bytes, headers: dict) -> int:
+    """POST to the checked address only: no second lookup, no proxy from the environment (it would connect for us), no redirect."""
+    with requests.Session() as session:
+        session.trust_env = False
+        session.mount("http://", _HostAdapter(destination.host))
+        session.mount("https://", _HostAdapter(destination.host))
+        headers = {**headers, "host": destination.host_header}
+        with session.post(
+            destination.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT, allow_redirects=False, stream=True
+        ) as response:  # the body is never read: a receiver cannot make us download much
+            return response.status_code
+
+
 def _send(delivery: WebhookDelivery) -> tuple[int | None, str]:
     """POST the event once: (the response's status or None, why it failed or "")."""
     endpoint = delivery.endpoint
     if not endpoint.enabled:
         return None, ENDPOINT_DISABLED
     try:
-        webhook_url_check(endpoint.url)
+        destination = webhook_destination(endpoint.url)
     except ValidationError as refused:
         return None, " ".join(refused.messages)
     try:
@@ -101,10 +126,7 @@ def _send(delivery: WebhookDelivery) -> tuple[int | None, str]:
     body = event_body(delivery.event)
     headers = signed_headers(secret=secret, event_id=delivery.event.event_id, body=body, at=datetime.now(UTC))
     try:
-        with requests.post(
-            endpoint.url, data=body.encode(), headers=headers, timeout=settings.WEBHOOK_TIMEOUT, allow_redirects=False, stream=True
-        ) as response:  # the body is never read: a receiver cannot make us download much
-            status = response.status_code
+        status = _post(destination, body=body.encode(), headers=headers)
     except requests.RequestException as error:
         return None, f"{type(error).__name__}: {error}"
     if 200 <= status < 300:
