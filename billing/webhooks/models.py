@@ -102,4 +102,4 @@ class WebhookAttempt(models.Model):
         ordering = ["pk"]
 
     def __str__(self):
-        return f"{self.delivery_id} #{self.pk}"
+        return _("attempt #%(id)d") % {"id": self.pk}
