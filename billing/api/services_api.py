@@ -7,16 +7,21 @@ the admin asks for the same action. A client's token sees only its own client's 
 An action that queues a panel operation answers 202 with it; the panel does it within seconds.
 """
 
-from ipaddress import ip_address
+from collections import defaultdict
+from ipaddress import get_mixed_type_key, ip_address
+from types import SimpleNamespace
 
 import django_filters
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import F, OuterRef, Subquery
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 from drf_spectacular.utils import extend_schema
+from modeltranslation.translator import translator
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from billing.api.errors import ApiError
@@ -24,7 +29,7 @@ from billing.api.filters import IdFilter, UtcIsoDateTimeFilter
 from billing.api.idempotency import idempotent
 from billing.api.models import ApiScope
 from billing.api.operations_api import OperationSerializer
-from billing.api.permissions import acting_client, has_scope, own_rows, staff_may
+from billing.api.permissions import ScopePermission, StaffMayView, acting_client, has_scope, own_rows, staff_may
 from billing.changes import service_change, service_change_quote
 from billing.choices import BillingPeriod, PanelAction, ProductType, ServiceStatus, SuspendReason
 from billing.constants import QUANTITY_MAX
@@ -51,16 +56,46 @@ ADD_LEDGER_ENTRY = "billing.add_ledgerentry"
 
 
 def services_queryset():
-    """Services with what the serializer shows, in a fixed number of queries however many rows."""
+    """The services the actions hand to the service functions."""
+    return Service.objects.defer("panel_password").select_related("tariff")  # decrypted only by the password endpoint
+
+
+SERVICE_COLUMNS = ("id", "client", "tariff", "status", "suspend_reason", "domain", "period", "price", "setup_fee", "auto_renew")
+SERVICE_COLUMNS += ("paid_at", "period_anchor", "expires_at", "panel_username", "created_at", "updated_at")
+# The tariff's name in every language (row key → TariffPlan attribute): the reader's is picked as TariffPlan.name picks it.
+TARIFF_NAMES = {f"tariff__{field.name}": field.name for field in translator.get_options_for_model(TariffPlan).all_fields["name"]}
+
+
+def service_rows_queryset():
+    """Services as plain rows of what ServiceSerializer shows: building model instances was most of the list's time."""
     pending = Operation.objects.filter(service=OuterRef("pk"), status__in=PENDING_OPERATION_STATUSES).values("action")[:1]
-    live_ips = Prefetch("ip_assignments", queryset=IPAssignment.objects.filter(released_at__isnull=True), to_attr="live_ips")
     return (
-        Service.objects.defer("panel_password")  # decrypted only by the password endpoint
-        .select_related("tariff")
-        .prefetch_related("resources", live_ips)
-        .annotate(pending_action=Subquery(pending))
+        Service.objects.annotate(pending_action=Subquery(pending))
+        .values(*SERVICE_COLUMNS, *TARIFF_NAMES, "pending_action", product_type=F("tariff__product_type"), currency=F("tariff__currency"))
         .order_by("-pk")
     )
+
+
+def service_rows(rows) -> list[dict]:
+    """Completes rows of service_rows_queryset for ServiceSerializer: two queries however many rows."""
+    rows = list(rows)
+    ids = [row["id"] for row in rows]
+    resources, addresses = defaultdict(list), defaultdict(list)
+    for service, kind, quantity in ServiceResource.objects.filter(service__in=ids).values_list("service", "kind", "quantity"):
+        resources[service].append({"kind": kind, "quantity": quantity})
+    for service, address in IPAssignment.objects.filter(service__in=ids, released_at__isnull=True).values_list("service", "address"):
+        addresses[service].append(address)
+    for row in rows:
+        names = SimpleNamespace(**{attribute: row.pop(key) for key, attribute in TARIFF_NAMES.items()})
+        row["tariff_name"] = TariffPlan.name.__get__(names, TariffPlan)
+        row["first_payment"] = row["price"] + row["setup_fee"]  # Service.first_payment
+        row["resources"] = resources[row["id"]]
+        row["live_ips"] = addresses[row["id"]]
+    return rows
+
+
+def service_row(pk: int) -> dict:
+    return service_rows(service_rows_queryset().filter(pk=pk))[0]
 
 
 class ServiceResourceSerializer(serializers.ModelSerializer):
@@ -70,9 +105,12 @@ class ServiceResourceSerializer(serializers.ModelSerializer):
 
 
 class ServiceSerializer(serializers.ModelSerializer):
-    product_type = serializers.CharField(source="tariff.product_type", read_only=True)
-    tariff_name = serializers.CharField(source="tariff.name", read_only=True)
-    currency = serializers.CharField(source="tariff.currency", read_only=True)
+    # Reads the rows of service_rows (a docstring here would be the schema's description).
+    client = serializers.IntegerField(read_only=True)
+    tariff = serializers.IntegerField(read_only=True, label=capfirst(Service._meta.get_field("tariff").verbose_name))
+    product_type = serializers.CharField(read_only=True)
+    tariff_name = serializers.CharField(read_only=True)
+    currency = serializers.CharField(read_only=True)
     first_payment = serializers.DecimalField(
         max_digits=12, decimal_places=2, read_only=True, help_text="What paying the order charges: the first period and the setup fee."
     )
@@ -114,8 +152,8 @@ class ServiceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_ip_addresses(self, obj) -> list[str]:
-        return sorted((assignment.address for assignment in obj.live_ips), key=ip_address)
+    def get_ip_addresses(self, row) -> list[str]:
+        return sorted(row["live_ips"], key=lambda address: get_mixed_type_key(ip_address(address)))  # IPv4 first, then IPv6
 
 
 class ServiceActionResultSerializer(serializers.Serializer):
@@ -226,12 +264,23 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     queryset = Service.objects.none()  # the model, for the schema; get_queryset reads the rows
     serializer_class = ServiceSerializer
+    permission_classes = [IsAuthenticated, ScopePermission, StaffMayView]
+    staff_view_permissions = ("billing.view_service", CHANGE_SERVICE)
     filterset_class = ServiceFilter
     ordering_fields = ["id", "created_at", "expires_at", "status", "price"]
     ordering = ["-pk"]
 
     def get_queryset(self):
-        return own_rows(self.request, services_queryset())
+        # Reading serializes plain rows; the actions hand model instances to the service functions.
+        services = service_rows_queryset() if self.action in ("list", "retrieve") else services_queryset()
+        return own_rows(self.request, services)
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(self.get_serializer(service_rows(page), many=True).data)
+
+    def retrieve(self, request, pk=None):
+        return Response(self.get_serializer(service_rows([self.get_object()])[0]).data)
 
     def _service(self, request, permission: str = CHANGE_SERVICE) -> Service:
         """The service the request names (404 if not one it may see); staff need the admin's permission."""
@@ -242,9 +291,9 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def _result(self, service_id: int, *, created: bool = False) -> Response:
         """The service as it is now and the operation on its way: 201 for a renewal, else 202 when an operation is queued, 200 when not."""
-        service = services_queryset().get(pk=service_id)
-        operation = service.operations.filter(status__in=PENDING_OPERATION_STATUSES).defer("secret").first()
-        data = {"service": ServiceSerializer(service).data, "operation": OperationSerializer(operation).data if operation else None}
+        operation = Operation.objects.filter(service=service_id, status__in=PENDING_OPERATION_STATUSES).defer("secret").first()
+        service = ServiceSerializer(service_row(service_id)).data
+        data = {"service": service, "operation": OperationSerializer(operation).data if operation else None}
         answer = status.HTTP_201_CREATED if created else status.HTTP_202_ACCEPTED if operation else status.HTTP_200_OK
         return Response(data, status=answer)
 
@@ -267,7 +316,7 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             resources=data.get("resources"),
             by_staff=staff,
         )
-        return Response(ServiceSerializer(services_queryset().get(pk=service.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(ServiceSerializer(service_row(service.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ServiceAutoRenewSerializer, responses={200: ServiceSerializer})
     def partial_update(self, request, pk=None):
@@ -276,7 +325,7 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         form = ServiceAutoRenewSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         service_auto_renew_set(service=service, enabled=form.validated_data["auto_renew"], by=request.user)
-        return Response(ServiceSerializer(services_queryset().get(pk=service.pk)).data)
+        return Response(ServiceSerializer(service_row(service.pk)).data)
 
     @extend_schema(request=None, responses={202: ServiceActionResultSerializer})
     @action(detail=True, methods=["post"])
