@@ -220,7 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter"],
     "DEFAULT_PAGINATION_CLASS": "billing.api.pagination.PagePagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.JSONParser"],  # hostile JSON is a 400, never a 500
     "EXCEPTION_HANDLER": "billing.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
 }

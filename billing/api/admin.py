@@ -70,9 +70,16 @@ class ApiTokenCreateForm(forms.ModelForm):
         model = ApiToken
         fields = ["user", "name", "scopes", "expires_at"]
 
+    maker = None  # the staff user making the token: ApiTokenAdmin.get_form sets it
+
     def _post_clean(self):
         super()._post_clean()
         if self.errors:
+            return
+        owner = self.cleaned_data["user"]
+        # A token acts with its owner's permissions: one for another staff user would give the maker theirs.
+        if (owner.is_staff or owner.is_superuser) and owner != self.maker and not getattr(self.maker, "is_superuser", False):
+            self.add_error("user", _("Only a superuser may make a token for another staff user: it would act with their permissions."))
             return
         try:
             # The admin's add view is one transaction: the user's row stays locked until save_model has made the token.
@@ -107,7 +114,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = forms.ModelForm if obj else ApiTokenCreateForm
-        return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, **kwargs)
+        form.maker = request.user  # the class is made afresh for each request
+        return form
 
     def get_fields(self, request, obj=None):
         return self.shown_fields if obj else ["user", "name", "scopes", "expires_at"]

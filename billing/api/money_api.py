@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from billing.admin import STAFF_LEDGER_KINDS
 from billing.admin_refunds import REFUND_PERMISSION
+from billing.api.filters import IdFilter
 from billing.api.idempotency import idempotent
 from billing.api.pagination import NewestFirstCursorPagination
 from billing.api.permissions import ScopePermission, acting_client, own_rows
@@ -138,6 +139,7 @@ class LedgerEntryCreateSerializer(serializers.Serializer):
 
 
 class LedgerFilter(django_filters.FilterSet):
+    client = IdFilter(field_name="client_id")
     created_after, created_before = created_range()
 
     class Meta:
@@ -226,6 +228,7 @@ class PaymentCreateSerializer(serializers.Serializer):
 
 
 class PaymentFilter(django_filters.FilterSet):
+    client = IdFilter(field_name="client_id")
     created_after, created_before = created_range()
 
     class Meta:
@@ -328,6 +331,10 @@ class RefundSerializer(serializers.Serializer):
 
 
 class DocumentFilter(django_filters.FilterSet):
+    # Ids, not choices of existing rows: a choice's "not one of the available choices" told a client which ids exist.
+    client = IdFilter(field_name="client_id")
+    service = IdFilter(field_name="service_id")
+    corrects = IdFilter(field_name="corrects_id")
     issued_after, issued_before = created_range("issued_at")
 
     class Meta:

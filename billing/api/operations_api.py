@@ -16,7 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from billing.api.filters import AddressFilter, IdFilter
-from billing.api.permissions import ScopePermission, StaffOnly, own_rows, staff_may
+from billing.api.permissions import ScopePermission, StaffMayView, StaffOnly, own_rows, staff_may
 from ipam_sync.models import IPAssignment
 from provisioning.models import Operation
 from provisioning.services import operation_resolve, operation_retry
@@ -59,6 +59,8 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
     queryset = Operation.objects.none()  # the model, for the schema; get_queryset reads the rows
     serializer_class = OperationSerializer
+    permission_classes = [IsAuthenticated, ScopePermission, StaffMayView]
+    staff_view_permissions = ("provisioning.view_operation", OPERATION_ADMIN_PERMISSION)
     filterset_class = OperationFilter
     ordering_fields = ["id", "created_at", "status"]
     ordering = ["-pk"]
@@ -117,6 +119,8 @@ class IPAssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     queryset = IPAssignment.objects.none()  # the model, for the schema; get_queryset reads the rows
     serializer_class = IPAssignmentSerializer
+    permission_classes = [IsAuthenticated, ScopePermission, StaffMayView]
+    staff_view_permissions = ("ipam_sync.view_ipassignment", "ipam_sync.change_ipassignment")
     filterset_class = IPAssignmentFilter
     ordering_fields = ["id", "allocated_at", "released_at"]
     ordering = ["-pk"]

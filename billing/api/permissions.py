@@ -39,6 +39,19 @@ class StaffOnly(BasePermission):
         return bool(request.user and request.user.is_staff)
 
 
+class StaffMayView(BasePermission):
+    """Staff read a viewset's rows with the permission the admin asks to show them: one of `view.staff_view_permissions`."""
+
+    def has_permission(self, request, view):
+        if request.method not in SAFE_METHODS or not request.user.is_staff:
+            return True
+        wanted = view.staff_view_permissions
+        if any(request.user.has_perm(permission) for permission in wanted):
+            return True
+        self.message = _("Your account lacks the permission “%(permission)s”.") % {"permission": wanted[0]}
+        return False
+
+
 def staff_may(request, permission: str) -> bool:
     """A staff user holding the Django permission the admin asks for the same action."""
     return request.user.is_staff and request.user.has_perm(permission)

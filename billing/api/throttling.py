@@ -2,6 +2,7 @@ from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from billing.api.models import ApiToken
+from billing.client_ip import client_ip
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -20,7 +21,8 @@ class TokenRateThrottle(SimpleRateThrottle):
             return f"token:{request.auth.pk}", settings.API_THROTTLE_RATE
         if request.user and request.user.is_authenticated:
             return f"user:{request.user.pk}", settings.API_THROTTLE_RATE
-        return f"anon:{self.get_ident(request)}", settings.API_THROTTLE_ANON_RATE
+        # Not DRF's get_ident, which takes X-Forwarded-For from anyone: a new header each time would mean a new allowance.
+        return f"anon:{client_ip(request)}", settings.API_THROTTLE_ANON_RATE
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self._ident(request)[0]}

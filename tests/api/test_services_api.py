@@ -573,7 +573,7 @@ def test_a_service_without_a_password_says_so(api, ann):
 @pytest.mark.parametrize("value", ["0675-10-10T17:58:43.23+16:04", "0001-01-01T00:00:00+23:59", "not a time"])
 def test_a_time_filter_out_of_the_databases_range_is_a_400(value, django_user_model):
     """PostgreSQL refuses UTC offsets beyond ±15:59 that Python accepts: the filter speaks UTC, and what has no UTC time is a 400."""
-    staff = django_user_model.objects.create_user("fuzzed-staff", is_staff=True)
+    staff = django_user_model.objects.create_user("fuzzed-staff", is_staff=True, is_superuser=True)
     _token, plaintext = token_create(user=staff, name="t", scopes=["read"])
 
     response = APIClient().get("/api/v1/services", {"expires_before": value}, HTTP_AUTHORIZATION=f"Bearer {plaintext}")
