@@ -42,6 +42,13 @@ class OperationSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, operation):
+        data = super().to_representation(operation)
+        request = self.context.get("request")
+        if request is not None and not request.user.is_staff:
+            data["last_error"] = ""  # a panel's error may name internal hosts; the client area never shows it either
+        return data
+
 
 class OperationFilter(django_filters.FilterSet):
     service = IdFilter(field_name="service_id")

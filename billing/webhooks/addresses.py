@@ -18,11 +18,19 @@ from django.utils.translation import gettext as _
 SCHEMES = {"http": 80, "https": 443}
 
 
+# IPv6 ranges that carry an IPv4 address a gateway may turn into a connection to it (NAT64, 6to4,
+# IPv4-compatible, Teredo): Python counts some of them as global whatever IPv4 address they hold.
+IPV4_CARRIERS = [ipaddress.ip_network(network) for network in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96", "2001::/32")]
+
+
 def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            address = address.ipv4_mapped
+        elif any(address in network for network in IPV4_CARRIERS):
+            return True
     # is_global is false for loopback, private, link-local, shared (CGNAT), reserved and unspecified addresses.
-    return not address.is_global or address.is_multicast
+    return not address.is_global or address.is_multicast or address.is_reserved
 
 
 def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
@@ -45,6 +53,11 @@ class Destination:
 
 
 def _split(url: str) -> SplitResult:
+    # A backslash, space or control character lets parsers disagree on the host (urlsplit reads
+    # "http://127.0.0.1\\@8.8.8.8/" as 8.8.8.8, urllib3 connects to 127.0.0.1): refused, as is a user
+    # part, which a receiver has no use for (deliveries are signed).
+    if any(char == "\\" or char.isspace() or not char.isprintable() for char in url):
+        raise ValidationError(_("Enter a valid URL."), code="invalid")
     try:
         parts = urlsplit(url)
         host, _port = parts.hostname, parts.port  # .port raises ValueError for a bad port
@@ -54,6 +67,8 @@ def _split(url: str) -> SplitResult:
         raise ValidationError(_("Webhooks are sent over http or https only."), code="scheme")
     if not host:
         raise ValidationError(_("Enter a valid URL."), code="invalid")
+    if "@" in parts.netloc:
+        raise ValidationError(_("A webhook URL may not hold a user name or password."), code="userinfo")
     return parts
 
 
@@ -86,6 +101,5 @@ def webhook_destination(url: str) -> Destination:
         netloc += f":{port}"
     if port not in (None, SCHEMES[parts.scheme]):
         host_header += f":{port}"
-    userinfo = parts.netloc.rpartition("@")[0]  # kept: requests turns it into basic auth
-    url = parts._replace(netloc=f"{userinfo}@{netloc}" if userinfo else netloc).geturl()
+    url = parts._replace(netloc=netloc).geturl()
     return Destination(url=url, host=host, host_header=host_header)
