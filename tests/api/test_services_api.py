@@ -124,6 +124,18 @@ def test_the_detail_shows_resources_addresses_login_expiry_and_price_never_the_p
     assert "s3cret-Panel" not in answer.content.decode()
 
 
+def test_addresses_of_both_families_are_listed_ipv4_first_in_numeric_order(api, ann):
+    customer, _user, auth = ann
+    service = active_service(customer)
+    for address in ("10.0.0.20", "2001:db8::1", "10.0.0.3"):
+        IPAssignmentFactory(service=service, address=address)
+
+    listed = api.get("/api/v1/services", **auth).json()["results"][0]["ip_addresses"]
+    detail = api.get(f"/api/v1/services/{service.pk}", **auth).json()["ip_addresses"]
+
+    assert listed == detail == ["10.0.0.3", "10.0.0.20", "2001:db8::1"]
+
+
 def test_another_clients_service_is_a_404_for_reading_and_for_every_action(api, ann):
     _customer, _user, auth = ann
     theirs = active_service()
