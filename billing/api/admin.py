@@ -81,6 +81,11 @@ class ApiTokenCreateForm(forms.ModelForm):
         if (owner.is_staff or owner.is_superuser) and owner != self.maker and not getattr(self.maker, "is_superuser", False):
             self.add_error("user", _("Only a superuser may make a token for another staff user: it would act with their permissions."))
             return
+        # Panel passwords are shown only to their client, who asks for them with the account password: a
+        # token made by someone else, whose secret that person sees, may not read them.
+        if ApiScope.SECRETS in self.cleaned_data["scopes"] and owner != self.maker:
+            self.add_error("scopes", _("Only the user may make a token that shows panel passwords, in the client area."))
+            return
         try:
             # The admin's add view is one transaction: the user's row stays locked until save_model has made the token.
             token_check(user=self.cleaned_data["user"], expires_at=self.cleaned_data["expires_at"])

@@ -271,7 +271,7 @@ def test_staff_make_a_token_for_a_user_and_see_its_secret_once(admin_client, use
     data = {
         "user": user.pk,
         "name": "Reseller sync",
-        "scopes": ["read", "secrets"],
+        "scopes": ["read", "write"],
         "expires_at_0": "2099-01-31",
         "expires_at_1": "10:00:00",
     }
@@ -286,10 +286,21 @@ def test_staff_make_a_token_for_a_user_and_see_its_secret_once(admin_client, use
     )[1]
     assert plaintext.startswith(token.prefix + ".")
     assert token_authenticate(plaintext) == token
-    assert (token.user, token.name, token.scopes) == (user, "Reseller sync", ["read", "secrets"])
+    assert (token.user, token.name, token.scopes) == (user, "Reseller sync", ["read", "write"])
     change_page = admin_client.get(reverse("admin:billing_apitoken_change", args=[token.pk])).content.decode()
     assert token.prefix in change_page
     assert plaintext.split(".")[1] not in change_page and token.secret_hash not in change_page
+
+
+def test_staff_cannot_make_someone_elses_token_that_reads_panel_passwords(admin_client, user):
+    """The admin never shows a panel password to staff; a token staff made for a client, and saw, must not either."""
+    data = {"user": user.pk, "name": "Reseller sync", "scopes": ["read", "secrets"], "expires_at_0": "", "expires_at_1": ""}
+
+    response = admin_client.post(reverse("admin:billing_apitoken_add"), data)
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["scopes"]
+    assert not ApiToken.objects.exists()
 
 
 def test_the_admin_refuses_a_past_expiry_and_an_unknown_scope(admin_client, user):
