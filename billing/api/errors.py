@@ -4,12 +4,14 @@ The services' own `ValidationError`s become 400s with their messages, translated
 language (LocaleMiddleware reads Accept-Language), and their codes.
 """
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
 from rest_framework import exceptions
+from rest_framework.fields import get_error_detail
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -26,15 +28,10 @@ class ApiError(exceptions.APIException):
 
 
 def _django_validation_error(error: DjangoValidationError) -> exceptions.ValidationError:
-    if hasattr(error, "error_dict"):
-        detail = {
-            (api_settings.NON_FIELD_ERRORS_KEY if field == "__all__" else field): [
-                exceptions.ErrorDetail(message, code=inner.code or "invalid") for inner in errors for message in inner.messages
-            ]
-            for field, errors in error.error_dict.items()
-        }
-    else:
-        detail = [exceptions.ErrorDetail(message, code=inner.code or "invalid") for inner in error.error_list for message in inner.messages]
+    """DRF's own conversion, with Django's "__all__" under DRF's name for errors of no one field."""
+    detail = get_error_detail(error)
+    if isinstance(detail, dict) and NON_FIELD_ERRORS in detail:
+        detail[api_settings.NON_FIELD_ERRORS_KEY] = detail.pop(NON_FIELD_ERRORS)
     return exceptions.ValidationError(detail)
 
 
@@ -81,7 +78,8 @@ def exception_handler(error, context):
     if isinstance(error, exceptions.ValidationError):
         fields = _flatten(detail if isinstance(detail, dict) else {api_settings.NON_FIELD_ERRORS_KEY: detail})
         general = fields.pop(api_settings.NON_FIELD_ERRORS_KEY, None)
-        first = _first(detail)
+        # The code of the error of no one field when there is one (the service's refusal), else of the first field's.
+        first = _first(detail.get(api_settings.NON_FIELD_ERRORS_KEY) or detail if isinstance(detail, dict) else detail)
         code = getattr(first, "code", None) or "invalid"
         message = general[0] if general else _("Some fields are not valid.")
     else:

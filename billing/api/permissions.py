@@ -1,12 +1,12 @@
 """Who may do what through the API: the token's scopes, then staff or the client's own rows."""
 
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from billing.api.models import ApiScope, ApiToken
 from billing.models import Client
+from billing.selectors import client_of
 
 # A browser session acts as its user does on the pages; panel passwords need a token that asks for them.
 SESSION_SCOPES = frozenset({ApiScope.READ, ApiScope.WRITE})
@@ -59,10 +59,7 @@ def staff_may(request, permission: str) -> bool:
 
 def acting_client(request) -> Client:
     """The client a client user's request acts for (404 for a user without one)."""
-    client = request.user.clients.order_by("pk").first()
-    if client is None:
-        raise Http404(_("This user has no client account."))
-    return client
+    return client_of(request.user)
 
 
 def own_rows(request, queryset: QuerySet, field: str = "client") -> QuerySet:

@@ -349,3 +349,18 @@ def test_closing_with_prorata_credits_the_unused_whole_days_once(plans, settings
     assert entries(service, LedgerEntryKind.REFUND) == [Decimal("4.52")]  # 10.00 x 14/31: May 17 to May 31
     (line,) = DocumentLine.objects.filter(document__kind=DocumentKind.CREDIT_NOTE)
     assert (line.period_start, line.period_end, line.gross) == (date(2026, 5, 17), date(2026, 5, 31), Decimal("-4.52"))
+
+
+def test_a_change_emits_service_changed_with_the_new_tariff_and_price_and_a_refused_one_nothing(plans):
+    from billing.webhooks.models import WebhookEvent
+
+    service = s8(plans["T10"])
+    poor = s8(plans["T10"], balance="1.00")
+
+    with time_machine.travel(MAY_16, tick=False):
+        service_change(service=service, tariff=plans["T20"])
+        with pytest.raises(ChangeNotCovered):
+            service_change(service=poor, tariff=plans["T30"])
+
+    (event,) = WebhookEvent.objects.filter(type="service.changed")
+    assert (event.data["id"], event.data["tariff"]["id"], event.data["price"]) == (service.pk, plans["T20"].pk, "20.00")

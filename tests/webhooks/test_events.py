@@ -100,7 +100,7 @@ def test_a_sync_run_emits_sync_finished_with_its_counts(ipmanager):
 
     assert types() == ["sync.finished"]
     data = WebhookEvent.objects.get().data
-    assert (data["id"], data["integration_id"], data["dry_run"], data["status"]) == (run.pk, integration.pk, True, run.status)
+    assert (data["id"], data["integration_id"], data["dry_run"], data["status"]) == (run.pk, integration.pk, True, "done")
 
 
 def test_only_enabled_endpoints_subscribed_to_the_type_get_a_delivery():
